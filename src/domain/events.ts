@@ -1,0 +1,21 @@
+/** Event subjects and payloads of DESIGN §9. */
+import type { Phase } from './status.js';
+
+export interface BotChangedEvent {
+  readonly id: string;
+  readonly generation: number;
+  readonly op: 'created' | 'updated' | 'deleted';
+}
+
+export interface BotStatusEvent {
+  readonly id: string;
+  readonly phase: Phase;
+  readonly at: string;
+}
+
+export const subjects = {
+  botChanged: (id: string) => `berth.bot.${id}.changed`,
+  botStatus: (id: string) => `berth.bot.${id}.status`,
+  anyBotChanged: 'berth.bot.*.changed',
+  anyBotStatus: 'berth.bot.*.status',
+} as const;

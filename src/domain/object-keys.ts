@@ -1,0 +1,23 @@
+/**
+ * The object store layout of DESIGN §4, in one place. Every key is built here; nothing
+ * else concatenates key strings.
+ */
+export const objectKeys = {
+  codePrefix: (botId: string) => `code/${botId}/`,
+  code: (botId: string, sha256: string, format: 'zip' | 'tar.gz') => `code/${botId}/${sha256}.${format}`,
+  /** Sidecar written next to the code package at upload: validated manifest and entry list. */
+  codeManifest: (botId: string, sha256: string) => `code/${botId}/${sha256}.manifest.json`,
+  statePrefix: (botId: string) => `state/${botId}/`,
+  state: (botId: string) => `state/${botId}/state.tar.gz`,
+  logsPrefix: (botId: string) => `logs/${botId}/`,
+  /** `logs/<botId>/<YYYY-MM-DD>/<epoch-ms>-<seq>.ndjson`; seq is zero-padded so keys sort in write order. */
+  logChunk: (botId: string, epochMs: number, seq: number) =>
+    `logs/${botId}/${new Date(epochMs).toISOString().slice(0, 10)}/${String(epochMs).padStart(13, '0')}-${String(seq).padStart(6, '0')}.ndjson`,
+  runsPrefix: (botId: string) => `runs/${botId}/`,
+  run: (botId: string, runId: string) => `runs/${botId}/${runId}.json`,
+} as const;
+
+/** Every prefix that belongs to one bot (used by `rm` and by per-bot mounts). */
+export function botPrefixes(botId: string): string[] {
+  return [objectKeys.codePrefix(botId), objectKeys.statePrefix(botId), objectKeys.logsPrefix(botId), objectKeys.runsPrefix(botId)];
+}

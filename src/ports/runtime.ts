@@ -1,0 +1,110 @@
+/**
+ * Container runtime port (DESIGN §2, §5). Adapters: Docker (dockerode), local processes
+ * (development fallback), Kubernetes (later). Actual state is always read back from the
+ * runtime through labels, never kept only in memory.
+ */
+import type { BotKind } from '../domain/bot.js';
+
+export const LABELS = {
+  managed: 'berth.managed',
+  bot: 'berth.bot',
+  kind: 'berth.kind',
+  spec: 'berth.spec',
+  run: 'berth.run',
+} as const;
+
+export type ContainerState = 'created' | 'running' | 'restarting' | 'paused' | 'exited' | 'dead' | 'removing';
+
+/** A managed container as the runtime reports it. */
+export interface ActualContainer {
+  readonly id: string;
+  readonly name: string;
+  readonly botId: string;
+  readonly kind: BotKind;
+  readonly specHash: string;
+  readonly runId?: string;
+  readonly state: ContainerState;
+  /** Restarts done by the runtime's restart policy since the container was created. */
+  readonly restartCount: number;
+  readonly exitCode?: number;
+  /** ISO times; absent when unknown. */
+  readonly createdAt?: string;
+  readonly startedAt?: string;
+  readonly finishedAt?: string;
+}
+
+export interface Mount {
+  readonly source: string;
+  readonly target: string;
+  readonly readOnly: boolean;
+}
+
+/** Everything needed to create one bot container. Built by src/core/container-spec.ts. */
+export interface ContainerSpec {
+  /** `berth-<botId>` or `berth-<botId>-<runId>`. */
+  readonly name: string;
+  readonly botId: string;
+  readonly kind: BotKind;
+  readonly specHash: string;
+  readonly runId?: string;
+  readonly image: string;
+  /** The container's environment: the daemon's settings (BERTH_DAEMON_*) and the bot's own. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly restartPolicy: 'always' | 'no';
+  readonly memoryMb: number;
+  readonly cpus: number;
+  readonly pids: number;
+  /** Seconds between SIGTERM and SIGKILL on stop. */
+  readonly stopGraceSeconds: number;
+  readonly networkMode: string;
+  /** Bind mounts: in embedded mode, only this bot's object-store prefixes. */
+  readonly mounts: readonly Mount[];
+}
+
+export interface StopOptions {
+  /** Seconds between SIGTERM and SIGKILL. */
+  readonly graceSeconds: number;
+}
+
+export type RuntimeEventType = 'start' | 'die' | 'destroy' | 'restart' | 'oom' | 'stop';
+
+export interface RuntimeEvent {
+  readonly type: RuntimeEventType;
+  readonly containerId: string;
+  readonly botId: string;
+  readonly kind: BotKind;
+  readonly runId?: string;
+  readonly exitCode?: number;
+  readonly at: string;
+}
+
+export interface RuntimeEventStream {
+  /** Idempotent. */
+  stop(): void;
+}
+
+export interface ContainerRuntime {
+  /** `docker`, `process` or `kubernetes`: shown to users at start-up. */
+  readonly name: string;
+  /** Throws UnavailableError when the runtime cannot be reached. */
+  ping(signal?: AbortSignal): Promise<void>;
+  /** Every managed container in every state, optionally narrowed to one kind or bot. */
+  list(filter: { kind?: BotKind; botId?: string }, signal?: AbortSignal): Promise<ActualContainer[]>;
+  /** Creates and starts. Throws ConflictError if a container with that name exists. */
+  start(spec: ContainerSpec, signal?: AbortSignal): Promise<ActualContainer>;
+  /** SIGTERM, grace period, SIGKILL. Idempotent: a stopped or missing container is fine. */
+  stop(containerId: string, options: StopOptions, signal?: AbortSignal): Promise<void>;
+  /** Removes (killing if needed). Idempotent: a missing container is fine. */
+  remove(containerId: string, signal?: AbortSignal): Promise<void>;
+  /** Last lines of the container's own output (stdout+stderr), oldest first. */
+  tail(containerId: string, lines: number, signal?: AbortSignal): Promise<string[]>;
+  /**
+   * Resolves with the exit code once the container has exited (immediately if it already
+   * has). Used for scheduled runs.
+   */
+  wait(containerId: string, signal?: AbortSignal): Promise<number>;
+  /** Streams lifecycle events of managed containers; reconnects by itself. */
+  watch(handler: (event: RuntimeEvent) => void): RuntimeEventStream;
+  /** Idempotent. Never stops containers. */
+  close(): Promise<void>;
+}
