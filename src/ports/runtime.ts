@@ -11,6 +11,8 @@ export const LABELS = {
   kind: 'berth.kind',
   spec: 'berth.spec',
   run: 'berth.run',
+  /** Separates Berth installations (and test runs) that share one engine; default `default`. */
+  instance: 'berth.instance',
 } as const;
 
 export type ContainerState = 'created' | 'running' | 'restarting' | 'paused' | 'exited' | 'dead' | 'removing';
@@ -59,6 +61,11 @@ export interface ContainerSpec {
   readonly networkMode: string;
   /** Bind mounts: in embedded mode, only this bot's object-store prefixes. */
   readonly mounts: readonly Mount[];
+  /**
+   * Replaces the image's command (normally bootstrap.sh). Only for conformance tests and
+   * the benchmark's bare run; bots always run through bootstrap.sh.
+   */
+  readonly command?: readonly string[];
 }
 
 export interface StopOptions {
@@ -83,6 +90,11 @@ export interface RuntimeEventStream {
   stop(): void;
 }
 
+/**
+ * Adapters are constructed with an `instance` name; they label what they create with it and
+ * list only what carries it, so two installations (or parallel test files) on one engine
+ * never see each other's containers.
+ */
 export interface ContainerRuntime {
   /** `docker`, `process` or `kubernetes`: shown to users at start-up. */
   readonly name: string;
