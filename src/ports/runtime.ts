@@ -98,6 +98,12 @@ export interface RuntimeEventStream {
 export interface ContainerRuntime {
   /** `docker`, `process` or `kubernetes`: shown to users at start-up. */
   readonly name: string;
+  /**
+   * Where the daemon runs relative to the object store: `container` (own filesystem,
+   * reaches a filesystem store through bind mounts) or `host` (a local process).
+   * Passed to ObjectStore.daemonAccess.
+   */
+  readonly objectAccess: 'container' | 'host';
   /** Throws UnavailableError when the runtime cannot be reached. */
   ping(signal?: AbortSignal): Promise<void>;
   /** Every managed container in every state, optionally narrowed to one kind or bot. */
