@@ -1,0 +1,356 @@
+/**
+ * Object store on a local directory (DESIGN §2, §4): the embedded default, and what the
+ * in-container daemon uses through per-bot bind mounts. Only Node built-ins here: this
+ * module is bundled into the daemon.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants, type Dirent } from 'node:fs';
+import { access, open, readdir, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { addAbortSignal, type Readable } from 'node:stream';
+import { CONTAINER_PATHS, DAEMON_ENV } from '../../../domain/daemon-contract.js';
+import { BerthError, ConflictError, UnavailableError, ValidationError, errorMessage } from '../../../domain/errors.js';
+import type { DaemonObjectAccess, ObjectInfo, ObjectStore } from '../../../ports/objects.js';
+import { assertValidKey, assertValidPrefix, compareKeys, isTempName, tempNameFor } from './keys.js';
+import { OwnershipPolicy } from './ownership.js';
+
+export interface FsObjectStoreOptions {
+  /** When running as root, chown new files/dirs to the owner of the directory they are created in. */
+  readonly matchParentOwner?: boolean;
+}
+
+/** Same rule as BOT_ID_PATTERN in src/domain/bot.ts (not imported: it would pull zod into the daemon bundle). */
+const BOT_ID = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** The prefixes a bot container mounts, and whether the daemon may write them. */
+const DAEMON_MOUNTED_PREFIXES = [
+  { top: 'code', readOnly: true },
+  { top: 'state', readOnly: false },
+  { top: 'logs', readOnly: false },
+] as const;
+
+/** A put retries when a concurrent delete pruned the directory between mkdir and open. */
+const PUT_ATTEMPTS = 3;
+
+export class FsObjectStore implements ObjectStore {
+  /** Absolute. */
+  readonly root: string;
+  private readonly ownership: OwnershipPolicy;
+
+  constructor(root: string, options: FsObjectStoreOptions = {}) {
+    this.root = path.resolve(root);
+    this.ownership = new OwnershipPolicy(options.matchParentOwner ?? false);
+  }
+
+  async daemonAccess(botId: string, where: 'container' | 'host'): Promise<DaemonObjectAccess> {
+    if (!BOT_ID.test(botId)) throw ValidationError.single('botId', `${JSON.stringify(botId)} is not a valid bot id`);
+    if (where === 'host') {
+      return { env: { [DAEMON_ENV.objects]: `file:${this.root}` }, mounts: [] };
+    }
+    const mounts = [];
+    for (const { top, readOnly } of DAEMON_MOUNTED_PREFIXES) {
+      const source = path.join(this.root, top, botId);
+      await fsCall(`create ${source}`, () => this.ownership.ensureDir(source));
+      mounts.push({ source, target: path.posix.join(CONTAINER_PATHS.objectsDir, top, botId), readOnly });
+    }
+    return { env: { [DAEMON_ENV.objects]: `file:${CONTAINER_PATHS.objectsDir}` }, mounts };
+  }
+
+  async init(signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    await fsCall(`create ${this.root}`, () => this.ownership.ensureDir(this.root));
+  }
+
+  async put(key: string, body: Buffer | Readable, size?: number, signal?: AbortSignal): Promise<void> {
+    assertValidKey(key);
+    if (size !== undefined && (!Number.isSafeInteger(size) || size < 0)) {
+      throw ValidationError.single('size', 'must be a non-negative whole number');
+    }
+    signal?.throwIfAborted();
+    if (signal && !Buffer.isBuffer(body)) addAbortSignal(signal, body);
+    const target = this.pathOf(key);
+    const dir = path.dirname(target);
+    for (let attempt = 1; ; attempt++) {
+      await fsCall(`create ${dir}`, () => this.ownership.ensureDir(dir));
+      const temp = path.join(dir, tempNameFor(path.basename(target), randomBytes(6).toString('hex')));
+      let handle: FileHandle;
+      try {
+        handle = await open(temp, 'wx', 0o644);
+      } catch (err) {
+        if (code(err) === 'ENOENT' && attempt < PUT_ATTEMPTS) continue;
+        throw mapFsError(`write ${key}`, err);
+      }
+      await this.writeAndPublish(key, handle, temp, target, body, size, signal);
+      return;
+    }
+  }
+
+  private async writeAndPublish(
+    key: string,
+    handle: FileHandle,
+    temp: string,
+    target: string,
+    body: Buffer | Readable,
+    size: number | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    let closed = false;
+    try {
+      const written = Buffer.isBuffer(body) ? await writeBuffer(handle, body, size) : await writeStream(handle, body, size, signal);
+      if (size !== undefined && written !== size) throw sizeMismatch(key, size, written);
+      signal?.throwIfAborted();
+      await handle.sync();
+      closed = true;
+      await handle.close();
+      await this.ownership.adoptFile(temp);
+      await rename(temp, target);
+      await syncDirectory(path.dirname(target));
+    } catch (err) {
+      if (!closed) await handle.close().catch(() => undefined);
+      await unlink(temp).catch(() => undefined);
+      if (!Buffer.isBuffer(body)) body.destroy();
+      throw mapFsError(`write ${key}`, err);
+    }
+  }
+
+  async getStream(key: string, signal?: AbortSignal): Promise<Readable | null> {
+    const handle = await this.openObject(key, signal);
+    if (!handle) return null;
+    const stream = handle.createReadStream({ autoClose: true });
+    return signal ? addAbortSignal(signal, stream) : stream;
+  }
+
+  async get(key: string, signal?: AbortSignal): Promise<Buffer | null> {
+    const handle = await this.openObject(key, signal);
+    if (!handle) return null;
+    try {
+      return await handle.readFile(signal ? { signal } : {});
+    } catch (err) {
+      throw mapFsError(`read ${key}`, err);
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+  }
+
+  /** Opens a regular file for reading; the handle keeps the object readers saw even if it is replaced meanwhile. */
+  private async openObject(key: string, signal: AbortSignal | undefined): Promise<FileHandle | null> {
+    assertValidKey(key);
+    signal?.throwIfAborted();
+    let handle: FileHandle;
+    try {
+      handle = await open(this.pathOf(key), 'r');
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw mapFsError(`read ${key}`, err);
+    }
+    const info = await handle.stat().catch(async (err: unknown) => {
+      await handle.close().catch(() => undefined);
+      throw mapFsError(`read ${key}`, err);
+    });
+    if (!info.isFile()) {
+      await handle.close().catch(() => undefined);
+      return null;
+    }
+    return handle;
+  }
+
+  async stat(key: string, signal?: AbortSignal): Promise<ObjectInfo | null> {
+    assertValidKey(key);
+    signal?.throwIfAborted();
+    try {
+      const info = await stat(this.pathOf(key));
+      return info.isFile() ? { key, size: info.size, modifiedAt: info.mtime } : null;
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw mapFsError(`stat ${key}`, err);
+    }
+  }
+
+  async *list(prefix: string, signal?: AbortSignal): AsyncIterable<ObjectInfo> {
+    assertValidPrefix(prefix);
+    for await (const file of this.walk(prefix, signal)) {
+      if (file.temp) continue;
+      try {
+        const info = await stat(file.path);
+        if (info.isFile()) yield { key: file.key, size: info.size, modifiedAt: info.mtime };
+      } catch (err) {
+        // Deleted between readdir and stat: it is simply no longer there.
+        if (!isMissing(err)) throw mapFsError(`list ${prefix}`, err);
+      }
+    }
+  }
+
+  async delete(key: string, signal?: AbortSignal): Promise<void> {
+    assertValidKey(key);
+    signal?.throwIfAborted();
+    const file = this.pathOf(key);
+    try {
+      await unlink(file);
+    } catch (err) {
+      if (isMissing(err) || code(err) === 'EISDIR' || code(err) === 'EPERM') return;
+      throw mapFsError(`delete ${key}`, err);
+    }
+    await this.pruneEmptyDirs(path.dirname(file));
+  }
+
+  async deletePrefix(prefix: string, signal?: AbortSignal): Promise<number> {
+    assertValidPrefix(prefix);
+    let deleted = 0;
+    const dirs = new Set<string>();
+    // Collected first: unlinking while readdir-walking the same tree is not well defined.
+    const files = [];
+    for await (const file of this.walk(prefix, signal)) files.push(file);
+    for (const file of files) {
+      signal?.throwIfAborted();
+      try {
+        await unlink(file.path);
+        if (!file.temp) deleted++;
+      } catch (err) {
+        if (!isMissing(err)) throw mapFsError(`delete ${file.key}`, err);
+      }
+      dirs.add(path.dirname(file.path));
+    }
+    // Deepest first, so a parent is tried after its children are gone.
+    for (const dir of [...dirs].sort((a, b) => b.length - a.length)) await this.pruneEmptyDirs(dir);
+    return deleted;
+  }
+
+  async ping(signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    try {
+      const info = await stat(this.root);
+      if (!info.isDirectory()) throw new Error(`${this.root} is not a directory`);
+      await access(this.root, fsConstants.W_OK);
+    } catch (err) {
+      throw new UnavailableError('objects', `${this.root} is not a writable directory: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  async close(): Promise<void> {
+    // Nothing is held open between calls.
+  }
+
+  private pathOf(key: string): string {
+    return path.join(this.root, ...key.split('/'));
+  }
+
+  /**
+   * Files under the prefix in lexicographic key order. Directory entries sort as
+   * `<name>/`, which makes a depth-first walk produce exactly the order of the full keys.
+   */
+  private async *walk(prefix: string, signal: AbortSignal | undefined): AsyncGenerator<WalkedFile> {
+    const base = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+    yield* this.walkDir(base, prefix, signal);
+  }
+
+  private async *walkDir(dirKey: string, prefix: string, signal: AbortSignal | undefined): AsyncGenerator<WalkedFile> {
+    signal?.throwIfAborted();
+    const dirPath = dirKey === '' ? this.root : this.pathOf(dirKey.slice(0, -1));
+    let entries: Dirent[];
+    try {
+      entries = await readdir(dirPath, { withFileTypes: true });
+    } catch (err) {
+      if (isMissing(err)) return;
+      throw mapFsError(`list ${prefix}`, err);
+    }
+    const named = entries
+      .filter((e) => e.isFile() || e.isDirectory())
+      .map((e) => ({ entry: e, sortKey: e.isDirectory() ? `${e.name}/` : e.name }))
+      .sort((a, b) => compareKeys(a.sortKey, b.sortKey));
+    for (const { entry, sortKey } of named) {
+      const key = dirKey + sortKey;
+      if (entry.isDirectory()) {
+        if (key.startsWith(prefix) || prefix.startsWith(key)) yield* this.walkDir(key, prefix, signal);
+      } else if (key.startsWith(prefix)) {
+        yield { key, path: path.join(dirPath, entry.name), temp: isTempName(entry.name) };
+      }
+    }
+  }
+
+  /** Removes emptied directories up to (not including) the root; stops at the first that is not empty. */
+  private async pruneEmptyDirs(dir: string): Promise<void> {
+    for (let d = dir; d !== this.root && d.startsWith(this.root + path.sep); d = path.dirname(d)) {
+      try {
+        await rmdir(d);
+      } catch {
+        // Not empty, already gone, or a mount point inside a container: all mean stop here.
+        return;
+      }
+    }
+  }
+}
+
+interface WalkedFile {
+  readonly key: string;
+  readonly path: string;
+  readonly temp: boolean;
+}
+
+async function writeBuffer(handle: FileHandle, body: Buffer, size: number | undefined): Promise<number> {
+  if (size !== undefined && body.length !== size) return body.length;
+  await handle.writeFile(body);
+  return body.length;
+}
+
+/** Chunk by chunk, so a large object never sits in memory; stops early once `size` is exceeded. */
+async function writeStream(handle: FileHandle, body: Readable, size: number | undefined, signal: AbortSignal | undefined): Promise<number> {
+  let written = 0;
+  for await (const chunk of body) {
+    signal?.throwIfAborted();
+    const bytes: Buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+    written += bytes.length;
+    if (size !== undefined && written > size) return written;
+    await writeFully(handle, bytes);
+  }
+  return written;
+}
+
+async function writeFully(handle: FileHandle, bytes: Buffer): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.length) {
+    const { bytesWritten } = await handle.write(bytes, offset, bytes.length - offset);
+    offset += bytesWritten;
+  }
+}
+
+/** Makes the rename durable: the directory entry itself is flushed. */
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function sizeMismatch(key: string, expected: number, actual: number): ValidationError {
+  const got = actual > expected ? `more than ${expected}` : String(actual);
+  return ValidationError.single('size', `${key}: expected ${expected} bytes, the body had ${got}`);
+}
+
+function code(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function isMissing(err: unknown): boolean {
+  return code(err) === 'ENOENT' || code(err) === 'ENOTDIR';
+}
+
+async function fsCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw mapFsError(what, err);
+  }
+}
+
+/** Our own errors and aborts pass through; file-system errors become typed errors. */
+function mapFsError(what: string, err: unknown): Error {
+  if (err instanceof BerthError) return err;
+  if (err instanceof Error && err.name === 'AbortError') return err;
+  const c = code(err);
+  if (c === 'ENOTDIR' || c === 'EISDIR' || c === 'EEXIST') {
+    return new ConflictError(`${what}: a key and a prefix collide (${errorMessage(err)})`, { cause: err });
+  }
+  return new UnavailableError('objects', `${what}: ${errorMessage(err)}`, { cause: err });
+}
