@@ -1,0 +1,35 @@
+/**
+ * Picks the desired-state store adapter from the `store` setting (`--store`, DESIGN §2).
+ */
+import { ValidationError } from '../../domain/errors.js';
+import type { DesiredStateStore } from '../../ports/store.js';
+import { SqliteStore } from './sqlite/sqlite-store.js';
+
+export const STORE_URL_FORMS = ['sqlite:<path>', 'sqlite://<absolute path>', 'sqlite::memory:'] as const;
+
+/** Nothing is opened until `init()` (or the first call); the SQLite file's directory is created then. */
+export function openStore(url: string): DesiredStateStore {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
+  switch (scheme) {
+    case 'sqlite':
+      return new SqliteStore(sqlitePath(url));
+    // Dispatch point: `case 'mongodb':` / `case 'mongodb+srv':` go here.
+    default:
+      throw invalid(url, scheme === undefined ? 'has no scheme' : `has an unknown scheme "${scheme}:"`);
+  }
+}
+
+function sqlitePath(url: string): string {
+  let file = url.slice('sqlite:'.length);
+  if (file.startsWith('//')) {
+    file = file.slice(2);
+    if (!file.startsWith('/')) throw invalid(url, 'must give an absolute path after "sqlite://"');
+  }
+  if (file === '') throw invalid(url, 'has no path');
+  if (file.includes('\0')) throw invalid(url, 'contains NUL');
+  return file;
+}
+
+function invalid(url: string, problem: string): ValidationError {
+  return ValidationError.single('store', `${JSON.stringify(url)} ${problem}; accepted forms: ${STORE_URL_FORMS.join(', ')}`);
+}
