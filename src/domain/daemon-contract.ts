@@ -27,6 +27,11 @@ export const DAEMON_ENV = {
   runAs: 'BERTH_DAEMON_RUN_AS',
   python: 'BERTH_DAEMON_PYTHON',
   node: 'BERTH_DAEMON_NODE',
+  /**
+   * Path of berth-daemon.mjs for bootstrap.sh; unset in the image (CONTAINER_PATHS.daemon).
+   * The process runtime sets it to the host's dist/daemon copy.
+   */
+  script: 'BERTH_DAEMON_SCRIPT',
   /** Caps for safe extraction. */
   maxExtractBytes: 'BERTH_DAEMON_MAX_EXTRACT_BYTES',
   maxExtractFiles: 'BERTH_DAEMON_MAX_EXTRACT_FILES',
