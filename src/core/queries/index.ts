@@ -1,0 +1,3 @@
+export { LogReader, LOG_READ_DEFAULTS, chunksFrom, type LogReadOptions, type LogReaderOptions } from './log-reader.js';
+export { StateReader, STATE_READ_DEFAULTS, type StateFile, type StateSnapshot, type StateReaderOptions } from './state-reader.js';
+export { StatusView, displayState, type BotView, type DisplayState, type StatusViewOptions } from './status-view.js';

@@ -1,0 +1,71 @@
+/**
+ * What `berth ls` and `berth inspect` show: the desired record next to the observed status
+ * (DESIGN §3), and for a bot that keeps failing, the last lines of its log so the reason
+ * is visible without a second command.
+ */
+import type { Bot } from '../../domain/bot.js';
+import { NotFoundError } from '../../domain/errors.js';
+import type { LogEntry } from '../../domain/logs.js';
+import type { BotStatus, Phase } from '../../domain/status.js';
+import type { DesiredStateStore } from '../../ports/store.js';
+import type { LogReader } from './log-reader.js';
+
+/** One word for people: the observed phase, or `disabled` once a disabled bot is down. */
+export type DisplayState = Phase | 'disabled' | 'stopping';
+
+export interface BotView {
+  readonly bot: Bot;
+  /** Null until a service has observed the bot. */
+  readonly status: BotStatus | null;
+  readonly state: DisplayState;
+  /** Last log lines, for bots that are crash-looping or failed. */
+  readonly recentLogs?: readonly LogEntry[];
+}
+
+export interface StatusViewOptions {
+  readonly store: DesiredStateStore;
+  readonly logs: LogReader;
+  /** Log lines attached to a failing bot in `list` and in `get`. */
+  readonly listLogLines?: number;
+  readonly inspectLogLines?: number;
+}
+
+const FAILING: ReadonlySet<Phase> = new Set(['crash-looping', 'failed']);
+
+export class StatusView {
+  private readonly store: DesiredStateStore;
+  private readonly logs: LogReader;
+  private readonly listLogLines: number;
+  private readonly inspectLogLines: number;
+
+  constructor(options: StatusViewOptions) {
+    this.store = options.store;
+    this.logs = options.logs;
+    this.listLogLines = options.listLogLines ?? 5;
+    this.inspectLogLines = options.inspectLogLines ?? 20;
+  }
+
+  async list(signal?: AbortSignal): Promise<BotView[]> {
+    const [bots, statuses] = await Promise.all([this.store.listBots({}, signal), this.store.listStatuses(signal)]);
+    const byBot = new Map(statuses.map((s) => [s.botId, s]));
+    return Promise.all(bots.map((bot) => this.view(bot, byBot.get(bot.id) ?? null, this.listLogLines, signal)));
+  }
+
+  async get(id: string, signal?: AbortSignal): Promise<BotView> {
+    const [bot, status] = await Promise.all([this.store.getBot(id, signal), this.store.getStatus(id, signal)]);
+    if (!bot) throw new NotFoundError(`bot ${JSON.stringify(id)} does not exist`);
+    return this.view(bot, status, this.inspectLogLines, signal);
+  }
+
+  private async view(bot: Bot, status: BotStatus | null, logLines: number, signal?: AbortSignal): Promise<BotView> {
+    const view: BotView = { bot, status, state: displayState(bot, status) };
+    if (!status || !FAILING.has(status.phase) || logLines <= 0) return view;
+    return { ...view, recentLogs: await this.logs.read(bot.id, { tail: logLines }, signal) };
+  }
+}
+
+export function displayState(bot: Bot, status: BotStatus | null): DisplayState {
+  const phase = status?.phase ?? 'pending';
+  if (bot.enabled) return phase;
+  return phase === 'running' || phase === 'starting' || phase === 'crash-looping' ? 'stopping' : 'disabled';
+}

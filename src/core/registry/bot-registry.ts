@@ -1,0 +1,268 @@
+/**
+ * The application service for desired state (DESIGN §3): upload a package, apply a spec,
+ * enable/disable, remove. It validates everything before it writes anything, writes the
+ * record with an optimistic generation check, and tells the services through the bus.
+ *
+ * Order of writes, so that a crash between two steps never leaves a record pointing at a
+ * missing code object: archive → sidecar (upload); sidecar and archive checked → record
+ * (apply); record deleted → objects deleted (remove). Old code versions are never
+ * deleted while the bot exists.
+ */
+import { createReadStream } from 'node:fs';
+import { isValidBotId, parseBotSpec, type Bot, type BotSpec, type CodeRef } from '../../domain/bot.js';
+import { ConflictError, NotFoundError, ValidationError, errorMessage, type FieldIssue } from '../../domain/errors.js';
+import { subjects, type BotChangedEvent } from '../../domain/events.js';
+import { botPrefixes, objectKeys } from '../../domain/object-keys.js';
+import { sameDesiredState } from '../../domain/spec-hash.js';
+import type { EventBus } from '../../ports/events.js';
+import type { ObjectStore } from '../../ports/objects.js';
+import type { DesiredStateStore } from '../../ports/store.js';
+import { entrypointIssues } from './entrypoint-check.js';
+import { KeyedLock } from './keyed-lock.js';
+import { PackageCatalog, SIDECAR_VERSION, codeVersionLabel, type PackageSidecar } from './package-catalog.js';
+import { filePaths, type InspectPackage } from './package-inspection.js';
+import { attributeIssues, defaultsFromManifest, isRecord, mergePackageDefaults } from './spec-defaults.js';
+
+export interface BotRegistryOptions<L> {
+  readonly store: DesiredStateStore;
+  readonly objects: ObjectStore;
+  readonly events: EventBus;
+  readonly clock?: () => Date;
+  /** Passed to `inspect` (caps on size, entries, expansion). */
+  readonly limits: L;
+  readonly inspect: InspectPackage<L>;
+  /** Told about things that went wrong after the decision was stored (an event not published). */
+  readonly onWarning?: (message: string, err?: unknown) => void;
+  /** Conditional-write attempts before giving up with ConflictError. */
+  readonly maxWriteAttempts?: number;
+}
+
+export interface UploadResult {
+  readonly code: CodeRef;
+  /** The package's validated bot-config.yaml, when it has one. */
+  readonly manifest?: unknown;
+  /** Number of entries (files and directories) in the package. */
+  readonly entries: number;
+  /** False when the same content was already stored (immutable, content-addressed). */
+  readonly stored: boolean;
+}
+
+export type ApplyOp = 'created' | 'updated' | 'unchanged';
+
+export interface ApplyResult {
+  readonly bot: Bot;
+  readonly changed: boolean;
+  readonly op: ApplyOp;
+}
+
+export interface RemoveResult {
+  readonly id: string;
+  readonly keptData: boolean;
+  /** Objects deleted under the bot's prefixes. */
+  readonly objectsDeleted: number;
+}
+
+const DEFAULT_WRITE_ATTEMPTS = 5;
+
+export class BotRegistry<L = unknown> {
+  private readonly store: DesiredStateStore;
+  private readonly objects: ObjectStore;
+  private readonly events: EventBus;
+  private readonly clock: () => Date;
+  private readonly limits: L;
+  private readonly inspect: InspectPackage<L>;
+  private readonly onWarning: (message: string, err?: unknown) => void;
+  private readonly maxWriteAttempts: number;
+  private readonly catalog: PackageCatalog;
+  private readonly lock = new KeyedLock();
+
+  constructor(options: BotRegistryOptions<L>) {
+    this.store = options.store;
+    this.objects = options.objects;
+    this.events = options.events;
+    this.clock = options.clock ?? (() => new Date());
+    this.limits = options.limits;
+    this.inspect = options.inspect;
+    this.onWarning = options.onWarning ?? (() => undefined);
+    this.maxWriteAttempts = options.maxWriteAttempts ?? DEFAULT_WRITE_ATTEMPTS;
+    this.catalog = new PackageCatalog(options.objects);
+  }
+
+  /** Inspects the archive in `file` (rejecting hostile ones) and stores it for `botId`. */
+  async uploadPackage(botId: string, file: string, signal?: AbortSignal): Promise<UploadResult> {
+    assertBotId(botId);
+    const inspection = await this.inspect(file, this.limits, signal);
+    const code: CodeRef = {
+      key: objectKeys.code(botId, inspection.sha256, inspection.format),
+      sha256: inspection.sha256,
+      size: inspection.size,
+      format: inspection.format,
+      version: codeVersionLabel(inspection.sha256),
+    };
+    const sidecar: PackageSidecar = {
+      version: SIDECAR_VERSION,
+      code,
+      manifest: inspection.manifest ?? null,
+      files: filePaths(inspection.entries),
+      totalUncompressed: inspection.totalUncompressed,
+      uploadedAt: this.clock().toISOString(),
+    };
+    const stored = await this.catalog.store(sidecar, async () => createReadStream(file), signal);
+    return {
+      code,
+      ...(inspection.manifest !== undefined && inspection.manifest !== null ? { manifest: inspection.manifest } : {}),
+      entries: inspection.entries.length,
+      stored,
+    };
+  }
+
+  /**
+   * Validates a deploy request against its uploaded package and stores it. An identical
+   * request changes nothing and publishes nothing. `enabled` left out keeps the current
+   * value (true for a new bot).
+   */
+  async applySpec(input: unknown, signal?: AbortSignal): Promise<ApplyResult> {
+    if (!isRecord(input)) throw ValidationError.single('', 'the bot spec must be a JSON object');
+    const id = input.id;
+    if (typeof id !== 'string' || !isValidBotId(id)) {
+      parseBotSpec(input); // names every bad field, id included
+      throw ValidationError.single('id', 'must be a lower-case slug');
+    }
+    return this.lock.run(id, async () => {
+      const sidecar = await this.resolvePackage(id, input.code, signal);
+      const spec = await this.validate(input, sidecar, signal);
+      return this.writeWithRetry(id, signal, (current) => {
+        const enabled = input.enabled === undefined ? (current?.enabled ?? true) : spec.enabled;
+        return { ...spec, enabled };
+      });
+    });
+  }
+
+  async setEnabled(id: string, enabled: boolean, signal?: AbortSignal): Promise<ApplyResult> {
+    assertBotId(id);
+    return this.lock.run(id, () =>
+      this.writeWithRetry(id, signal, (current) => {
+        if (!current) throw new NotFoundError(`bot ${JSON.stringify(id)} does not exist`);
+        return { ...current, enabled };
+      }),
+    );
+  }
+
+  /**
+   * Deletes the record (the services remove the container on the event or their next
+   * pass), then, unless `keepData`, every object of the bot.
+   */
+  async remove(id: string, options: { keepData?: boolean } = {}, signal?: AbortSignal): Promise<RemoveResult> {
+    assertBotId(id);
+    return this.lock.run(id, async () => {
+      const current = await this.store.getBot(id, signal);
+      if (!current) throw new NotFoundError(`bot ${JSON.stringify(id)} does not exist`);
+      if (!(await this.store.deleteBot(id, signal))) throw new NotFoundError(`bot ${JSON.stringify(id)} does not exist`);
+      await this.store.deleteStatus(id, signal).catch((err: unknown) => this.onWarning(`status of ${id} not deleted`, err));
+      await this.publish({ id, generation: current.generation + 1, op: 'deleted' });
+      let objectsDeleted = 0;
+      if (!options.keepData) {
+        for (const prefix of botPrefixes(id)) objectsDeleted += await this.objects.deletePrefix(prefix, signal);
+      }
+      return { id, keptData: options.keepData === true, objectsDeleted };
+    });
+  }
+
+  async get(id: string, signal?: AbortSignal): Promise<Bot> {
+    assertBotId(id);
+    const bot = await this.store.getBot(id, signal);
+    if (!bot) throw new NotFoundError(`bot ${JSON.stringify(id)} does not exist`);
+    return bot;
+  }
+
+  async list(signal?: AbortSignal): Promise<Bot[]> {
+    return this.store.listBots({}, signal);
+  }
+
+  private async resolvePackage(id: string, code: unknown, signal?: AbortSignal): Promise<PackageSidecar> {
+    const sha256 = typeof code === 'string' ? code : isRecord(code) ? code.sha256 : undefined;
+    if (code === undefined) {
+      throw ValidationError.single('code', `is required: upload the package first (POST /v1/bots/${id}/package) and pass the code it returns`);
+    }
+    if (typeof sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(sha256)) {
+      throw ValidationError.single(typeof code === 'string' || !isRecord(code) ? 'code' : 'code.sha256', 'must be the 64 lower-case hex sha256 of an uploaded package');
+    }
+    const sidecar = await this.catalog.find(id, sha256, signal);
+    if (!sidecar) {
+      throw ValidationError.single('code', `no package with sha256 ${sha256.slice(0, 12)}… was uploaded for bot ${JSON.stringify(id)}`);
+    }
+    if (isRecord(code)) {
+      const issues: FieldIssue[] = [];
+      for (const field of ['key', 'size', 'format'] as const) {
+        if (code[field] !== undefined && code[field] !== sidecar.code[field]) {
+          issues.push({ field: `code.${field}`, message: `does not match the uploaded package (${JSON.stringify(sidecar.code[field])})` });
+        }
+      }
+      if (issues.length) throw new ValidationError(issues);
+    }
+    return sidecar;
+  }
+
+  private async validate(input: Record<string, unknown>, sidecar: PackageSidecar, signal?: AbortSignal): Promise<BotSpec> {
+    signal?.throwIfAborted();
+    const label = isRecord(input.code) && typeof input.code.version === 'string' ? input.code.version : sidecar.code.version;
+    const { input: merged, fromManifest } = mergePackageDefaults(
+      { ...input, code: { ...sidecar.code, version: label } },
+      defaultsFromManifest(sidecar.manifest),
+      sidecar.files,
+    );
+    let spec: BotSpec;
+    try {
+      spec = parseBotSpec(merged);
+    } catch (err) {
+      if (err instanceof ValidationError) throw new ValidationError(attributeIssues(err.issues, fromManifest), { cause: err });
+      throw err;
+    }
+    const issues = entrypointIssues(spec.entrypoint, spec.runtime, sidecar.files);
+    if (issues.length) throw new ValidationError(attributeIssues(issues, fromManifest));
+    return spec;
+  }
+
+  /**
+   * Read, decide, conditional write; on a lost race read again. `decide` sees the current
+   * record (null when none) and returns the wanted spec.
+   */
+  private async writeWithRetry(id: string, signal: AbortSignal | undefined, decide: (current: Bot | null) => BotSpec): Promise<ApplyResult> {
+    for (let attempt = 1; attempt <= this.maxWriteAttempts; attempt++) {
+      const current = await this.store.getBot(id, signal);
+      const wanted = decide(current);
+      if (current && sameDesiredState(current, wanted)) return { bot: current, changed: false, op: 'unchanged' };
+      const now = this.clock().toISOString();
+      const bot: Bot = {
+        ...wanted,
+        createdAt: current?.createdAt ?? now,
+        updatedAt: now,
+        generation: (current?.generation ?? 0) + 1,
+      };
+      if (await this.store.writeBot(bot, current?.generation ?? 0, signal)) {
+        const op = current ? 'updated' : 'created';
+        await this.publish({ id, generation: bot.generation, op });
+        return { bot, changed: true, op };
+      }
+    }
+    throw new ConflictError(`bot ${JSON.stringify(id)} kept changing while it was being written; try again`);
+  }
+
+  /** The record is the decision; a lost event only delays it to the services' next pass. */
+  private async publish(event: BotChangedEvent): Promise<void> {
+    try {
+      await this.events.publish(subjects.botChanged(event.id), event);
+    } catch (err) {
+      this.onWarning(`event ${event.op} of ${event.id} not published: ${errorMessage(err)}`, err);
+    }
+  }
+}
+
+function assertBotId(id: string): void {
+  if (!isValidBotId(id)) {
+    throw ValidationError.single(
+      'id',
+      `${JSON.stringify(id)} is not a valid bot id: a lower-case slug (a-z, 0-9, "-"), starting and ending with a letter or digit, at most 63 characters`,
+    );
+  }
+}

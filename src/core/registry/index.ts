@@ -1,0 +1,3 @@
+export { BotRegistry, type BotRegistryOptions, type ApplyOp, type ApplyResult, type RemoveResult, type UploadResult } from './bot-registry.js';
+export type { InspectPackage, PackageInspection, InspectedEntry } from './package-inspection.js';
+export type { PackageSidecar } from './package-catalog.js';
