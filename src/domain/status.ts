@@ -19,6 +19,12 @@ export interface BotStatus {
   readonly backoffUntil?: string;
   /** Consecutive crash-loop back-offs; resets once the bot stays up. */
   readonly backoffCount?: number;
+  /**
+   * Restarts before the current container: those of containers Berth removed in a crash
+   * loop plus Berth's own starts after back-off. `restartCount` = this + the current
+   * container's own restarts. Resets when the spec changes.
+   */
+  readonly priorRestarts?: number;
   /** The spec hash of the container the status describes. */
   readonly specHash?: string;
   readonly updatedAt: string;
