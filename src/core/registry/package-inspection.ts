@@ -6,6 +6,8 @@ export interface InspectedEntry {
   readonly path: string;
   readonly type?: string;
   readonly size?: number;
+  /** Symlinks: the target, relative to the link's directory. */
+  readonly target?: string;
 }
 
 export interface PackageInspection {
@@ -21,13 +23,41 @@ export interface PackageInspection {
 /** Throws PackageRejectedError for anything it will not accept. */
 export type InspectPackage<L> = (file: string, limits: L, signal?: AbortSignal) => Promise<PackageInspection>;
 
-/** Paths of the regular files (directories and anything else dropped), normalised. */
+/**
+ * Paths that name a regular file: the files themselves and symlinks that resolve (inside
+ * the package, as the inspector guarantees) to one. Sorted, normalised.
+ */
 export function filePaths(entries: PackageInspection['entries']): string[] {
-  const out: string[] = [];
+  const byPath = new Map<string, InspectedEntry>();
   for (const e of entries) {
-    const path = typeof e === 'string' ? e : e.type === undefined || e.type === 'file' ? e.path : undefined;
-    if (path === undefined || path.endsWith('/')) continue;
-    out.push(path.replace(/^\.\//, ''));
+    const entry = typeof e === 'string' ? { path: e, type: 'file' } : e;
+    byPath.set(normalise(entry.path), entry);
+  }
+  const out: string[] = [];
+  for (const [path, entry] of byPath) {
+    if (path === '' || path.endsWith('/')) continue;
+    if (resolvesToFile(path, entry, byPath)) out.push(path);
   }
   return out.sort();
+}
+
+const MAX_LINK_HOPS = 16;
+
+function resolvesToFile(path: string, entry: InspectedEntry, byPath: ReadonlyMap<string, InspectedEntry>): boolean {
+  let current: InspectedEntry | undefined = entry;
+  let currentPath = path;
+  for (let hops = 0; current?.type === 'symlink' && hops < MAX_LINK_HOPS; hops++) {
+    const dir = currentPath.split('/').slice(0, -1);
+    for (const part of (current.target ?? '').split('/')) {
+      if (part === '..') dir.pop();
+      else if (part !== '' && part !== '.') dir.push(part);
+    }
+    currentPath = dir.join('/');
+    current = byPath.get(currentPath);
+  }
+  return current !== undefined && (current.type === undefined || current.type === 'file');
+}
+
+function normalise(path: string): string {
+  return path.replace(/^(\.\/)+/, '');
 }

@@ -1,0 +1,61 @@
+/** Read-only views: health, logs (optionally followed as NDJSON), persisted state. */
+import type { FastifyInstance } from 'fastify';
+import { once } from 'node:events';
+import { NotFoundError } from '../../domain/errors.js';
+import type { RouteContext } from '../context.js';
+import { requestSignal } from '../context.js';
+import { idParams, logsQuery, parseOrThrow } from '../query.js';
+
+export function observeRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  app.get('/v1/health', async (_request, reply) => {
+    const dependencies = await ctx.health();
+    const ok = dependencies.every((d) => d.ok);
+    return reply.code(ok ? 200 : 503).send({ ok, version: ctx.version, runtime: ctx.runtimeName, dependencies });
+  });
+
+  app.get('/v1/bots/:id/logs', async (request, reply) => {
+    const { id } = parseOrThrow(idParams, request.params);
+    const { tail, since, runId, follow } = parseOrThrow(logsQuery(ctx.clock()), request.query);
+    const options = { ...(tail !== undefined ? { tail } : {}), ...(since ? { since } : {}), ...(runId ? { runId } : {}) };
+    const signal = requestSignal(request, reply);
+    await assertBotOrData(ctx, id, () => ctx.logs.exists(id, signal), signal);
+    if (!follow) return { botId: id, entries: await ctx.logs.read(id, options, signal) };
+
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'application/x-ndjson; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-request-id': request.id,
+    });
+    // A blank line now and then lets a dead client be noticed; readers skip blank lines.
+    const keepAlive = setInterval(() => res.write('\n'), ctx.followKeepAliveMs);
+    try {
+      for await (const entry of ctx.logs.follow(id, options, signal)) {
+        if (!res.write(`${JSON.stringify(entry)}\n`)) await once(res, 'drain', { signal });
+      }
+    } catch (err) {
+      if (!signal.aborted) request.log.error({ err }, 'log follow failed');
+    } finally {
+      clearInterval(keepAlive);
+      res.end();
+    }
+  });
+
+  app.get('/v1/bots/:id/state', async (request, reply) => {
+    const { id } = parseOrThrow(idParams, request.params);
+    const signal = requestSignal(request, reply);
+    const snapshot = await ctx.state.read(id, signal);
+    await assertBotOrData(ctx, id, async () => snapshot.exists, signal);
+    return snapshot;
+  });
+}
+
+/** A removed bot whose data was kept can still be read; an unknown id is a 404. */
+async function assertBotOrData(ctx: RouteContext, id: string, hasData: () => Promise<boolean>, signal: AbortSignal): Promise<void> {
+  const bot = await ctx.registry.get(id, signal).catch((err: unknown) => {
+    if (err instanceof NotFoundError) return null;
+    throw err;
+  });
+  if (!bot && !(await hasData())) throw new NotFoundError(`bot ${JSON.stringify(id)} does not exist`);
+}
