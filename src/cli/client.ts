@@ -73,6 +73,45 @@ export class ApiClient {
     throw apiError(response.status, parsed, `${method} ${path}`);
   }
 
+  /**
+   * A streamed NDJSON response (`logs?follow=1`), line by line, blank keep-alive lines
+   * skipped, until the server ends it or `signal` aborts. No time-out: it is meant to last.
+   */
+  async *lines(path: string, query: RequestOptions['query'], signal: AbortSignal): AsyncGenerator<string> {
+    const url = new URL(this.baseUrl + path);
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = { accept: 'application/x-ndjson' };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    let response: Response;
+    try {
+      response = await this.fetchImpl(url, { headers, signal });
+    } catch (err) {
+      if (signal.aborted) return;
+      throw this.transportError(err, 'GET', path, false);
+    }
+    if (!response.ok || !response.body) {
+      const text = await response.text();
+      throw apiError(response.status, parseBody(text, response.headers.get('content-type')), `GET ${path}`);
+    }
+    const decoder = new TextDecoder();
+    let buffered = '';
+    try {
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        buffered += decoder.decode(chunk, { stream: true });
+        let newline;
+        while ((newline = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, newline).trim();
+          buffered = buffered.slice(newline + 1);
+          if (line) yield line;
+        }
+      }
+    } catch (err) {
+      if (signal.aborted) return;
+      throw this.transportError(err, 'GET', path, false);
+    }
+    if (buffered.trim()) yield buffered.trim();
+  }
+
   async get<T>(path: string, options: RequestOptions = {}): Promise<T> {
     return (await this.request<T>('GET', path, options)).body;
   }

@@ -1,0 +1,100 @@
+/** The read and manage commands: ls, inspect, logs, state, enable, disable, rm. */
+import type { BotView, StateSnapshot } from '../../core/queries/index.js';
+import type { LogEntry } from '../../domain/logs.js';
+import { checkBotId, parsePositiveInt, parseSince } from '../args.js';
+import type { ApiClient } from '../client.js';
+import { printJson, type CliContext } from '../context.js';
+import { botsTable, inspectText, logLine, stateText } from '../present.js';
+
+export const botPath = (id: string, rest = '') => `/v1/bots/${encodeURIComponent(checkBotId(id))}${rest}`;
+
+export interface JsonFlag {
+  readonly json?: boolean;
+}
+
+export async function listBots(ctx: CliContext, client: ApiClient, flags: JsonFlag): Promise<BotView[]> {
+  const { bots } = await client.get<{ bots: BotView[] }>('/v1/bots', { signal: ctx.signal });
+  if (flags.json) printJson(ctx, bots);
+  else ctx.io.out(botsTable(bots, ctx.now()));
+  return bots;
+}
+
+export async function inspectBot(ctx: CliContext, client: ApiClient, id: string, flags: JsonFlag): Promise<void> {
+  const view = await client.get<BotView>(botPath(id), { signal: ctx.signal });
+  if (flags.json) printJson(ctx, view);
+  else ctx.io.out(inspectText(view, ctx.now()));
+}
+
+export async function showState(ctx: CliContext, client: ApiClient, id: string, flags: JsonFlag): Promise<StateSnapshot> {
+  const snapshot = await client.get<StateSnapshot>(botPath(id, '/state'), { signal: ctx.signal });
+  if (flags.json) printJson(ctx, snapshot);
+  else ctx.io.out(stateText(snapshot, ctx.now()));
+  return snapshot;
+}
+
+export interface LogsFlags extends JsonFlag {
+  readonly tail?: string;
+  readonly since?: string;
+  readonly follow?: boolean;
+}
+
+/** Prints entries as they come; with `--json` one JSON object per line (NDJSON). */
+export async function showLogs(ctx: CliContext, client: ApiClient, id: string, flags: LogsFlags): Promise<void> {
+  const query = {
+    tail: flags.tail === undefined ? undefined : parsePositiveInt('--tail', flags.tail),
+    since: flags.since === undefined ? undefined : parseSince(flags.since, ctx.now()),
+  };
+  const print = (entry: LogEntry) => ctx.io.out(flags.json ? `${JSON.stringify(entry)}\n` : `${logLine(entry)}\n`);
+  if (!flags.follow) {
+    const { entries } = await client.get<{ entries: LogEntry[] }>(botPath(id, '/logs'), { query, signal: ctx.signal });
+    entries.forEach(print);
+    return;
+  }
+  await followLogs(ctx, client, id, query, print);
+}
+
+/** `-f`: the server streams NDJSON (first the page asked for, then every new entry) until Ctrl-C. */
+async function followLogs(
+  ctx: CliContext,
+  client: ApiClient,
+  id: string,
+  query: { tail?: number; since?: string },
+  print: (entry: LogEntry) => void,
+): Promise<void> {
+  const tail = query.tail ?? (query.since === undefined ? 20 : undefined);
+  for await (const line of client.lines(botPath(id, '/logs'), { ...query, tail, follow: 1 }, ctx.signal)) {
+    try {
+      print(JSON.parse(line) as LogEntry);
+    } catch {
+      // A line that is not JSON cannot come from the server's writer; skip it rather than stop following.
+    }
+  }
+}
+
+export async function setEnabled(ctx: CliContext, client: ApiClient, id: string, enabled: boolean, flags: JsonFlag): Promise<void> {
+  const result = await client.request<{ bot: { id: string }; op: string; changed: boolean }>(
+    'POST',
+    botPath(id, enabled ? '/enable' : '/disable'),
+    { signal: ctx.signal },
+  );
+  if (flags.json) return printJson(ctx, result.body);
+  const verb = enabled ? 'enabled' : 'disabled';
+  ctx.io.out(
+    result.body.changed
+      ? `${id} ${verb}: ${enabled ? 'it starts within one reconcile' : 'its container is stopped (state saved) and removed'}\n`
+      : `${id} was already ${verb}\n`,
+  );
+}
+
+export async function removeBot(ctx: CliContext, client: ApiClient, id: string, flags: JsonFlag & { keepData?: boolean }): Promise<void> {
+  const { body } = await client.request<{ id: string; keptData: boolean; objectsDeleted: number }>('DELETE', botPath(id), {
+    query: { keepData: flags.keepData ? 'true' : undefined },
+    signal: ctx.signal,
+  });
+  if (flags.json) return printJson(ctx, body);
+  ctx.io.out(
+    body.keptData
+      ? `${id} removed; its code, state and logs were kept in the object store\n`
+      : `${id} removed with its code, state and logs (${body.objectsDeleted} object(s))\n`,
+  );
+}

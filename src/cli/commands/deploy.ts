@@ -1,0 +1,141 @@
+/**
+ * `berth deploy <dir|.zip|.tar.gz>`: packs a directory, uploads the package
+ * (POST /v1/bots/:id/package), then writes the bot (PUT /v1/bots/:id). Deploying to an
+ * existing id updates it; what the user did not give again (config, env, resources) is
+ * kept, so a redeploy of new code does not wipe the bot's settings.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { Bot, CodeRef } from '../../domain/bot.js';
+import type { BotView } from '../../core/queries/index.js';
+import { checkBotId, classifyPackage, defaultBotId, parseConfigOption, parseEnvPairs, type PackageSource } from '../args.js';
+import type { ApiClient } from '../client.js';
+import { printJson, type CliContext } from '../context.js';
+import { CliError } from '../errors.js';
+import { botPath } from './bots.js';
+
+export interface DeployFlags {
+  readonly id?: string;
+  readonly name?: string;
+  readonly runtime?: string;
+  readonly entrypoint?: string;
+  readonly config?: string;
+  readonly env?: readonly string[];
+  readonly disabled?: boolean;
+  readonly json?: boolean;
+}
+
+export interface PackedArchive {
+  readonly body: Buffer;
+  readonly format: 'zip' | 'tar.gz';
+}
+
+/** Packing and manifest reading, injected so the command stays testable. */
+export interface PackageTools {
+  packDirectory(dir: string, signal?: AbortSignal): Promise<PackedArchive>;
+  /** `name` from the archive's bot-config.yaml, if it has one. */
+  archiveManifestName(file: string, format: 'zip' | 'tar.gz', signal?: AbortSignal): Promise<string | undefined>;
+}
+
+export interface DeployOutcome {
+  readonly id: string;
+  readonly op: 'created' | 'updated' | 'unchanged';
+  readonly bot: Bot;
+  readonly code: CodeRef;
+}
+
+export const CONTENT_TYPES = { zip: 'application/zip', 'tar.gz': 'application/gzip' } as const;
+
+/** Builds the PUT body: flags win; on update, config/env/resources not given are kept. */
+export function deployRequest(
+  id: string,
+  code: CodeRef,
+  flags: DeployFlags,
+  existing: Bot | undefined,
+  readConfig: (value: string) => Record<string, unknown> = (v) => parseConfigOption(v),
+): Record<string, unknown> {
+  const body: Record<string, unknown> = { id, code };
+  if (flags.name !== undefined) body.name = flags.name;
+  if (flags.runtime !== undefined) body.runtime = flags.runtime;
+  if (flags.entrypoint !== undefined) body.entrypoint = flags.entrypoint;
+  if (flags.config !== undefined) body.config = readConfig(flags.config);
+  else if (existing) body.config = existing.config;
+  if (flags.env !== undefined && flags.env.length > 0) body.env = parseEnvPairs(flags.env);
+  else if (existing) body.env = existing.env;
+  if (existing) body.resources = existing.resources;
+  if (flags.disabled) body.enabled = false;
+  return body;
+}
+
+export async function deploy(
+  ctx: CliContext,
+  client: ApiClient,
+  tools: PackageTools,
+  target: string,
+  flags: DeployFlags,
+): Promise<DeployOutcome> {
+  const source = classifyPackage(path.resolve(ctx.cwd, target));
+  const id = flags.id !== undefined ? checkBotId(flags.id, '--id') : defaultBotId(source, await manifestName(tools, source, ctx.signal));
+  // Parse options before uploading anything, so a typo costs nothing.
+  const readConfig = flags.config === undefined ? undefined : parseConfigOption(resolveConfigPath(ctx, flags.config));
+  if (flags.env) parseEnvPairs(flags.env);
+
+  const archive = source.kind === 'directory' ? await tools.packDirectory(source.path, ctx.signal) : { body: await readFile(source.path), format: source.format };
+  const upload = await client.request<{ code: CodeRef }>('POST', botPath(id, '/package'), {
+    body: archive.body,
+    contentType: CONTENT_TYPES[archive.format],
+    query: { format: archive.format },
+    signal: ctx.signal,
+    timeoutMs: 300_000,
+  });
+  const current = await client.request<BotView>('GET', botPath(id), { allow: [404], signal: ctx.signal });
+  const existing = current.status === 404 ? undefined : current.body.bot;
+  const body = deployRequest(id, upload.body.code, flags, existing, () => readConfig ?? {});
+  const { body: result } = await client.request<{ bot: Bot; op: DeployOutcome['op'] }>('PUT', botPath(id), { json: body, signal: ctx.signal });
+  const outcome: DeployOutcome = { id, op: result.op, bot: result.bot, code: upload.body.code };
+  if (flags.json) printJson(ctx, outcome);
+  else ctx.io.out(deployMessage(outcome, source));
+  return outcome;
+}
+
+export function deployMessage(outcome: DeployOutcome, source: PackageSource): string {
+  const { bot, op } = outcome;
+  const what = `${bot.runtime} ${bot.entrypoint}, code ${bot.code.version}`;
+  const from = path.basename(source.path);
+  switch (op) {
+    case 'created':
+      return `created ${bot.id} from ${from} (${what})${bot.enabled ? '; it starts within one reconcile' : ', disabled'}\n` +
+        `  berth logs ${bot.id} -f    berth state ${bot.id}    berth inspect ${bot.id}\n`;
+    case 'updated':
+      return `updated ${bot.id} (${what}, generation ${bot.generation}); a running bot is replaced once\n`;
+    case 'unchanged':
+      return `unchanged ${bot.id}: the same code and settings are already deployed (${what})\n`;
+  }
+}
+
+async function manifestName(tools: PackageTools, source: PackageSource, signal: AbortSignal): Promise<string | undefined> {
+  if (source.kind === 'archive') {
+    return tools.archiveManifestName(source.path, source.format, signal).catch(() => undefined);
+  }
+  for (const file of ['bot-config.yaml', 'bot-config.yml']) {
+    let text: string;
+    try {
+      text = await readFile(path.join(source.path, file), 'utf8');
+    } catch {
+      continue;
+    }
+    try {
+      const doc = parseYaml(text) as { name?: unknown } | null;
+      return typeof doc?.name === 'string' ? doc.name : undefined;
+    } catch (err) {
+      throw new CliError(`${path.join(source.path, file)} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  return undefined;
+}
+
+function resolveConfigPath(ctx: CliContext, value: string): string {
+  const text = value.trim();
+  return text.startsWith('{') || text.startsWith('[') ? text : path.resolve(ctx.cwd, text);
+}

@@ -1,0 +1,92 @@
+/** Pure rendering of API answers for people (`--json` prints the answers as they are). */
+import type { LogEntry } from '../domain/logs.js';
+import type { BotView, StateSnapshot } from '../core/queries/index.js';
+import { formatAge, formatLastExit, formatTable, truncate } from './format.js';
+
+export const BOTS_TABLE_HEADERS = ['ID', 'NAME', 'KIND', 'RUNTIME', 'STATE', 'RESTARTS', 'LAST EXIT', 'VERSION', 'AGE'] as const;
+
+export function botsTable(views: readonly BotView[], now: Date): string {
+  if (views.length === 0) return 'No bots yet. Deploy one with `berth deploy <dir>` (try examples/python-counter).\n';
+  const rows = views.map(({ bot, status, state }) => [
+    bot.id,
+    truncate(bot.name, 24),
+    bot.kind,
+    bot.runtime,
+    state,
+    String(status?.restartCount ?? 0),
+    formatLastExit(status?.lastExitCode, status?.lastExitAt, now),
+    bot.code.version,
+    formatAge(bot.createdAt, now),
+  ]);
+  const failing = views.filter((v) => v.recentLogs && v.recentLogs.length > 0);
+  const notes = failing.map((v) => {
+    const last = v.recentLogs?.at(-1);
+    const reason = v.status?.lastError ?? (last ? last.line : '');
+    return `${v.bot.id}: ${v.state}${reason ? ` — ${truncate(reason, 160)}` : ''} (see \`berth logs ${v.bot.id}\`)`;
+  });
+  return formatTable(BOTS_TABLE_HEADERS, rows) + (notes.length ? `\n${notes.join('\n')}\n` : '');
+}
+
+export function inspectText(view: BotView, now: Date): string {
+  const { bot, status, state } = view;
+  const lines: [string, string][] = [
+    ['id', bot.id],
+    ['name', bot.name],
+    ['kind', bot.kind],
+    ['runtime', bot.runtime],
+    ['entrypoint', bot.entrypoint],
+    ['package', bot.flavor === 'the0' ? 'bot-config.yaml (the0 format)' : 'berth'],
+    ['code', `${bot.code.version} (sha256 ${bot.code.sha256.slice(0, 12)}…, ${bot.code.size} bytes, ${bot.code.format})`],
+    ['enabled', String(bot.enabled)],
+    ['state', state],
+    ['restarts', String(status?.restartCount ?? 0)],
+    ['last exit', formatLastExit(status?.lastExitCode, status?.lastExitAt, now)],
+  ];
+  if (status?.lastError) lines.push(['last error', status.lastError]);
+  if (status?.backoffUntil) lines.push(['next try', `${status.backoffUntil} (back-off ${status.backoffCount ?? 0})`]);
+  if (status?.containerId) lines.push(['container', status.containerId.slice(0, 12)]);
+  if (bot.schedule) lines.push(['schedule', `${bot.schedule.cron} (${bot.schedule.timezone})`]);
+  lines.push(
+    ['resources', `${bot.resources.memoryMb} MB, ${bot.resources.cpus} CPU, ${bot.resources.pids} pids`],
+    ['config', JSON.stringify(bot.config)],
+    ['env', Object.keys(bot.env).length ? Object.keys(bot.env).sort().join(', ') : '-'],
+    ['generation', String(bot.generation)],
+    ['created', `${bot.createdAt} (${formatAge(bot.createdAt, now)} ago)`],
+    ['updated', `${bot.updatedAt} (${formatAge(bot.updatedAt, now)} ago)`],
+  );
+  const width = Math.max(...lines.map(([k]) => k.length));
+  let text = lines.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n';
+  if (view.recentLogs?.length) {
+    text += `\nrecent log:\n${view.recentLogs.map((e) => `  ${logLine(e)}`).join('\n')}\n`;
+  }
+  return text;
+}
+
+/** `2024-05-01T12:00:00.123Z  count=3`; stderr and Berth's own lines are marked. */
+export function logLine(entry: LogEntry): string {
+  const mark = entry.stream === 'err' ? ' [err]' : entry.stream === 'berth' ? ' [berth]' : '';
+  const run = entry.runId ? ` (${entry.runId})` : '';
+  return `${entry.time}${mark}${run}  ${entry.line}`;
+}
+
+export function stateText(snapshot: StateSnapshot, now: Date): string {
+  if (snapshot.error) return `state of ${snapshot.botId} cannot be shown: ${snapshot.error}\n`;
+  if (!snapshot.exists) return `${snapshot.botId} has no persisted state yet (it has not saved anything, or its first save is still on the way).\n`;
+  const parts: string[] = [];
+  const when = snapshot.updatedAt ? `, saved ${formatAge(snapshot.updatedAt, now)} ago (${snapshot.updatedAt})` : '';
+  parts.push(`# ${snapshot.botId}: ${snapshot.files.filter((f) => f.type === 'file').length} file(s)${when}`);
+  if (snapshot.stateJson !== undefined) parts.push(`state.json:\n${JSON.stringify(snapshot.stateJson, null, 2)}`);
+  else if (snapshot.raw !== undefined) parts.push(`state.json (not valid JSON):\n${snapshot.raw}`);
+  if (snapshot.keys && Object.keys(snapshot.keys).length) {
+    parts.push(
+      `keys (.the0-state):\n${Object.entries(snapshot.keys)
+        .map(([k, v]) => `  ${k} = ${JSON.stringify(v)}`)
+        .join('\n')}`,
+    );
+  }
+  if (snapshot.stateJson === undefined && snapshot.raw === undefined && !snapshot.keys) {
+    parts.push(`files:\n${snapshot.files.map((f) => `  ${f.path}${f.type === 'file' ? ` (${f.size} bytes)` : `/`}`).join('\n')}`);
+  }
+  if (snapshot.truncated) parts.push('(more files than shown)');
+  return parts.join('\n') + '\n';
+}
