@@ -117,10 +117,8 @@ export function statusTempName(name: string): string {
 
 /** The container a file name in the instance directory refers to, if any. */
 export function containerNameOfEntry(entry: string): string | undefined {
-  if (entry.startsWith('.')) {
-    return entry.endsWith(STATUS_TEMP_SUFFIX) ? entry.slice(1, -STATUS_TEMP_SUFFIX.length) : undefined;
-  }
-  return CONTAINER_NAME_PATTERN.test(entry) ? entry : undefined;
+  const name = entry.startsWith('.') && entry.endsWith(STATUS_TEMP_SUFFIX) ? entry.slice(1, -STATUS_TEMP_SUFFIX.length) : entry;
+  return CONTAINER_NAME_PATTERN.test(name) ? name : undefined;
 }
 
 /** Temp file, fsync, rename: readers see the old or the new content, never half of it. */

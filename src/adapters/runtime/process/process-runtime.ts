@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { mkdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -68,6 +68,9 @@ const SHIM_START_TIMEOUT_MS = 20_000;
 /** Beyond the grace period, how long a stopping shim may take before it is killed. */
 const SHIM_STOP_SLACK_MS = 5_000;
 const PROCESS_EXIT_TIMEOUT_MS = 3_000;
+const CREATING_PREFIX = '.creating-';
+const REMOVED_PREFIX = '.removed-';
+const LEFTOVER_AGE_MS = 10 * 60_000;
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -100,6 +103,7 @@ export class ProcessRuntime implements ContainerRuntime {
       await mkdir(this.instanceDir, { recursive: true });
       await writeFile(probe, '');
       await unlink(probe);
+      await this.sweepLeftovers();
     } catch (err) {
       throw new UnavailableError(DEPENDENCY, `data directory ${this.instanceDir} is not writable: ${errorMessage(err)}`, { cause: err });
     }
@@ -119,11 +123,10 @@ export class ProcessRuntime implements ContainerRuntime {
     const shimArgs = shimArguments();
     if (spec.command === undefined) this.assertDaemonBuilt();
     const paths = containerPaths(this.instanceDir, spec.name);
-    await this.createDirectory(paths);
+    const id = randomBytes(16).toString('hex');
+    await this.createContainerDirectory(id, spec, paths);
     let shimPid: number | undefined;
     try {
-      const id = randomBytes(16).toString('hex');
-      await this.writeContainerFiles(id, spec, paths);
       const shim = spawn(process.execPath, [...shimArgs, paths.dir], {
         detached: true,
         stdio: 'ignore',
@@ -176,7 +179,7 @@ export class ProcessRuntime implements ContainerRuntime {
     const latest = observe(paths);
     if (latest !== undefined) await this.killEverything(paths, latest.status.shimPid, latest.status.shimIdentity);
     // Rename first: the name is free at once, and list() never sees a half-deleted directory.
-    const trash = path.join(this.instanceDir, `.removed-${paths.name}-${randomBytes(4).toString('hex')}`);
+    const trash = path.join(this.instanceDir, `${REMOVED_PREFIX}${paths.name}-${randomBytes(4).toString('hex')}`);
     try {
       await rename(paths.dir, trash);
     } catch (err) {
@@ -263,30 +266,60 @@ export class ProcessRuntime implements ContainerRuntime {
     }
   }
 
-  private async createDirectory(paths: ContainerPaths): Promise<void> {
-    await mkdir(paths.instanceDir, { recursive: true });
+  /**
+   * Builds the directory under a temporary name and renames it into place: a container
+   * exists exactly when its directory does, complete, and the rename is the atomic
+   * test-and-set that keeps names unique (it fails on an existing, non-empty directory).
+   */
+  private async createContainerDirectory(id: string, spec: ContainerSpec, paths: ContainerPaths): Promise<void> {
+    if (existsSync(paths.dir)) throw new ConflictError(`a container named ${paths.name} already exists`);
+    const temp = path.join(this.instanceDir, `${CREATING_PREFIX}${paths.name}-${randomBytes(4).toString('hex')}`);
     try {
-      // Not recursive: mkdir is the atomic test-and-set that makes names unique.
-      await mkdir(paths.dir, { mode: 0o700 });
+      await mkdir(this.instanceDir, { recursive: true });
+      await mkdir(temp, { mode: 0o700 });
+      for (const dir of [paths.botDir, paths.stateDir, paths.workDir]) await mkdir(path.join(temp, path.basename(dir)));
+      const plan = buildLaunchPlan(spec, paths, {
+        daemonDir: this.daemonDir,
+        nodePath: this.nodePath,
+        pythonPath: this.pythonPath,
+        hostEnv: process.env,
+      });
+      const status: ShimStatus = { id, state: 'created', restartCount: 0, createdAt: new Date().toISOString() };
+      const stored: StoredSpec = { id, instance: path.basename(this.instanceDir), spec };
+      await writeFile(path.join(temp, path.basename(paths.launch)), JSON.stringify(plan), { mode: 0o600 });
+      await writeFile(path.join(temp, path.basename(paths.status)), JSON.stringify(status), { mode: 0o644 });
+      await writeFile(path.join(temp, path.basename(paths.spec)), JSON.stringify(stored), { mode: 0o600 });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new ConflictError(`a container named ${paths.name} already exists`, { cause: err });
+      await rm(temp, { recursive: true, force: true });
+      throw new UnavailableError(DEPENDENCY, `cannot create ${paths.dir}: ${errorMessage(err)}`, { cause: err });
+    }
+    try {
+      await rename(temp, paths.dir);
+    } catch (err) {
+      await rm(temp, { recursive: true, force: true });
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') throw new ConflictError(`a container named ${paths.name} already exists`, { cause: err });
       throw new UnavailableError(DEPENDENCY, `cannot create ${paths.dir}: ${errorMessage(err)}`, { cause: err });
     }
   }
 
-  /** spec.json last: a container is listed only once everything it needs is on disk. */
-  private async writeContainerFiles(id: string, spec: ContainerSpec, paths: ContainerPaths): Promise<void> {
-    for (const dir of [paths.botDir, paths.stateDir, paths.workDir]) await mkdir(dir, { recursive: true });
-    const plan = buildLaunchPlan(spec, paths, {
-      daemonDir: this.daemonDir,
-      nodePath: this.nodePath,
-      pythonPath: this.pythonPath,
-      hostEnv: process.env,
-    });
-    writeFileAtomic(paths.launch, JSON.stringify(plan), 0o600);
-    writeStatus(paths, { id, state: 'created', restartCount: 0, createdAt: new Date().toISOString() });
-    const stored: StoredSpec = { id, instance: path.basename(this.instanceDir), spec };
-    writeFileAtomic(paths.spec, JSON.stringify(stored), 0o600);
+  /** Leftovers of a start or remove that was killed half-way; old enough to be nobody's work in progress. */
+  private async sweepLeftovers(): Promise<void> {
+    let entries: string[];
+    try {
+      entries = await readdir(this.instanceDir);
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      if (!entry.startsWith(CREATING_PREFIX) && !entry.startsWith(REMOVED_PREFIX)) continue;
+      const full = path.join(this.instanceDir, entry);
+      try {
+        if (Date.now() - (await stat(full)).mtimeMs > LEFTOVER_AGE_MS) await rm(full, { recursive: true, force: true });
+      } catch {
+        // gone already, or not ours to delete: the next sweep tries again
+      }
+    }
   }
 
   private async stopContainer(container: ObservedContainer, graceSeconds: number, signal?: AbortSignal): Promise<void> {
