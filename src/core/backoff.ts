@@ -49,6 +49,7 @@ export function crashLoopPolicy(overrides: Partial<CrashLoopPolicy> = {}): Crash
   if (policy.initialBackoffMs <= 0 || policy.maxBackoffMs < policy.initialBackoffMs) {
     throw new RangeError('back-off must satisfy 0 < initialBackoffMs <= maxBackoffMs');
   }
+  if (policy.windowMs <= 0) throw new RangeError('windowMs must be positive');
   if (policy.backoffMultiplier < 1) throw new RangeError('backoffMultiplier must be at least 1');
   return policy;
 }
@@ -144,6 +145,8 @@ export function crashLoopReason(
     if (isCleanExit(container.exitCode)) return undefined;
     return `exited with code ${container.exitCode ?? 'unknown'} and was not restarted`;
   }
+  // Restarts within the window never exceed all restarts: the common healthy case is cheap.
+  if (container.restartCount < policy.restartThreshold) return undefined;
   const restarts = restartsInWindow(container, history, now, policy);
   if (restarts >= policy.restartThreshold) {
     const exit = container.exitCode === undefined ? '' : `; last exit code ${container.exitCode}`;

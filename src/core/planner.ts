@@ -105,11 +105,12 @@ export function planLiveBots(input: PlanInput): Action[] {
   const containersByBot = groupByBot(input.actual);
   const actions: Action[] = [];
   for (const desired of input.desired) {
-    planDesired(desired, containersByBot.get(desired.botId), input, actions);
-    containersByBot.delete(desired.botId);
+    const entry = containersByBot.get(desired.botId);
+    if (entry !== undefined) containersByBot.delete(desired.botId);
+    planDesired(desired, entry, input, actions);
   }
-  for (const [botId, containers] of containersByBot) {
-    for (const container of containers) {
+  for (const [botId, entry] of containersByBot) {
+    for (const container of asList(entry)) {
       if (container.state === 'removing') actions.push({ type: 'none', botId, container, wait: 'removing' });
       else actions.push({ type: 'remove', botId, container, reason: 'undesired' });
     }
@@ -117,27 +118,39 @@ export function planLiveBots(input: PlanInput): Action[] {
   return actions;
 }
 
-/** Groups containers by bot; scheduled runs are never the live planner's business. */
-function groupByBot(actual: readonly ActualContainer[]): Map<string, ActualContainer[]> {
-  const byBot = new Map<string, ActualContainer[]>();
+const NO_CONTAINERS: readonly ActualContainer[] = [];
+
+/**
+ * Groups containers by bot; scheduled runs are never the live planner's business. A bot's
+ * single container is stored as it is (the common case), several as an array.
+ */
+function groupByBot(actual: readonly ActualContainer[]): Map<string, ActualContainer | ActualContainer[]> {
+  const byBot = new Map<string, ActualContainer | ActualContainer[]>();
   for (const container of actual) {
     if (container.kind !== 'live') continue;
-    const list = byBot.get(container.botId);
-    if (list) list.push(container);
-    else byBot.set(container.botId, [container]);
+    const existing = byBot.get(container.botId);
+    if (existing === undefined) byBot.set(container.botId, container);
+    else if (Array.isArray(existing)) existing.push(container);
+    else byBot.set(container.botId, [existing, container]);
   }
   return byBot;
 }
 
+function asList(entry: ActualContainer | ActualContainer[] | undefined): readonly ActualContainer[] {
+  if (entry === undefined) return NO_CONTAINERS;
+  return Array.isArray(entry) ? entry : [entry];
+}
+
 function planDesired(
   desired: DesiredLive,
-  containers: ActualContainer[] | undefined,
+  entry: ActualContainer | ActualContainer[] | undefined,
   input: PlanInput,
   out: Action[],
 ): void {
   const { botId, specHash } = desired;
+  const containers = asList(entry);
   const live = withoutRemoving(containers);
-  const removing = (containers?.length ?? 0) > live.length;
+  const removing = containers.length > live.length;
   const best = pickBest(live, desired);
   for (const container of live) {
     if (container !== best) out.push({ type: 'remove', botId, container, reason: 'duplicate' });
@@ -197,11 +210,9 @@ function planMatching(desired: DesiredLive, container: ActualContainer, input: P
   out.push({ type: 'none', botId, container });
 }
 
-const NO_CONTAINERS: readonly ActualContainer[] = [];
-
 /** Containers being removed are gone as far as keeping goes; the common single healthy one is not copied. */
-function withoutRemoving(containers: readonly ActualContainer[] | undefined): readonly ActualContainer[] {
-  if (!containers) return NO_CONTAINERS;
+function withoutRemoving(containers: readonly ActualContainer[]): readonly ActualContainer[] {
+  if (containers.length === 0) return containers;
   if (containers.length === 1 && containers[0]!.state !== 'removing') return containers;
   return containers.filter((c) => c.state !== 'removing');
 }
