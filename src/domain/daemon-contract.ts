@@ -80,4 +80,6 @@ export const INIT_EXIT = {
   codeCorrupt: 72,
   packageRejected: 73,
   badSettings: 74,
+  /** The saved state (state/<id>/state.tar.gz) is corrupt or unsafe; the bot is not started on an empty state. */
+  stateRejected: 75,
 } as const;
