@@ -1,0 +1,69 @@
+/**
+ * The image bots run in. Docker: the configured image, or the one `berth image build`
+ * builds — built offline on first use, which takes a while, so it is announced and timed.
+ * Processes: no image, but the spec hash still needs a name that changes with the daemon,
+ * so that a new daemon replaces running bots the way a new image would.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type Dockerode from 'dockerode';
+import { NotFoundError, UnavailableError, errorMessage } from '../domain/errors.js';
+import { buildBotImage } from '../image/index.js';
+import { defaultDaemonDir } from '../image/paths.js';
+import type { Announce } from './announce.js';
+
+const DAEMON_FILES = ['berth-daemon.mjs', 'bootstrap.sh'] as const;
+
+async function daemonDigest(daemonDir: string): Promise<string> {
+  const hash = createHash('sha256');
+  for (const name of DAEMON_FILES) {
+    try {
+      hash.update(await readFile(path.join(daemonDir, name))).update('\0');
+    } catch (err) {
+      throw new NotFoundError(`${path.join(daemonDir, name)} is missing: build Berth first (npm run build)`, { cause: err });
+    }
+  }
+  return hash.digest('hex').slice(0, 12);
+}
+
+/** The spec-hash "image" of the process runtime. Fails early when the daemon is not built. */
+export async function processImageName(daemonDir = defaultDaemonDir()): Promise<string> {
+  return `berth-process:${await daemonDigest(daemonDir)}`;
+}
+
+export async function ensureDockerImage(
+  docker: Dockerode,
+  configured: string | undefined,
+  announce: Announce,
+  signal?: AbortSignal,
+): Promise<string> {
+  if (configured) {
+    try {
+      await docker.getImage(configured).inspect();
+      return configured;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) {
+        throw new NotFoundError(
+          `bot image ${configured} (setting "image") does not exist in the Docker Engine; build it with \`berth image build\` or leave BERTH_IMAGE unset to use the built-in one`,
+        );
+      }
+      throw new UnavailableError('runtime', `cannot inspect image ${configured}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+  const started = Date.now();
+  let building = false;
+  const built = await buildBotImage({
+    docker,
+    method: 'offline',
+    ...(signal ? { signal } : {}),
+    log: (line) => {
+      if (!building && !/ exists$/.test(line)) {
+        building = true;
+        announce('the bot image is missing: building it offline now (first run only; this takes a minute or two)');
+      }
+    },
+  });
+  if (built.builtNow) announce(`built bot image ${built.tag} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return built.tag;
+}

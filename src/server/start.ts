@@ -1,0 +1,257 @@
+/**
+ * The composition root (DESIGN §1, §2): opens the adapters the settings name, picks the
+ * runtime, makes sure the bot image exists, and starts BotService and the HTTP API —
+ * all of them (`berth serve`) or one side (`berth bot-runner`, `berth api`).
+ * `stop()` stops the services and closes the adapters; bots keep running.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { createApi } from '../api/index.js';
+import { inspectPackage } from '../archive/index.js';
+import type { PackageLimits } from '../archive/types.js';
+import { ConfigError } from '../config/errors.js';
+import { formatListen, isLoopback } from '../config/listen.js';
+import type { ServerConfig } from '../config/load.js';
+import { SETTINGS, type SettingKey } from '../config/settings.js';
+import { BotService } from '../core/bot-service.js';
+import { LogReader, StateReader } from '../core/queries/index.js';
+import { BotRegistry } from '../core/registry/bot-registry.js';
+import { ValidationError, errorMessage } from '../domain/errors.js';
+import type { DependencyHealth } from '../domain/status.js';
+import { openEventBus } from '../adapters/events/open.js';
+import { openObjectStore } from '../adapters/objects/open.js';
+import { openStore } from '../adapters/store/open.js';
+import type { EventBus } from '../ports/events.js';
+import type { ObjectStore } from '../ports/objects.js';
+import type { ContainerRuntime } from '../ports/runtime.js';
+import type { DesiredStateStore } from '../ports/store.js';
+import { stderrAnnounce, type Announce } from './announce.js';
+import { ensureDockerImage, processImageName } from './image.js';
+import { createLogger, flushLogger, type ServerLogger } from './logger.js';
+import { selectRuntime } from './runtime.js';
+
+export type ServerRole = 'serve' | 'bot-runner' | 'api';
+
+export interface StartServerOptions {
+  /** Which pieces run; default `serve` (all). */
+  readonly role?: ServerRole;
+  /** Lines for people at start-up; default stderr. */
+  readonly announce?: Announce;
+  readonly logger?: ServerLogger;
+  /** JSON log to this file instead of stdout. */
+  readonly logFile?: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface RunningServer {
+  /** `http://127.0.0.1:7070` when the API runs. */
+  readonly url?: string;
+  /** `docker` or `process` when BotService runs. */
+  readonly runtime?: string;
+  readonly image?: string;
+  readonly logger: ServerLogger;
+  readonly botService?: BotService;
+  /** The runtime adapter BotService uses (the demo waits on it). */
+  readonly containers?: ContainerRuntime;
+  /** Stops services, closes adapters; bots keep running. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Largest bot package accepted by the API. */
+export const PACKAGE_BODY_LIMIT_BYTES = 256 * 1024 * 1024;
+
+const VERSION = readPackageVersion();
+
+export async function startServer(config: ServerConfig, options: StartServerOptions = {}): Promise<RunningServer> {
+  const role = options.role ?? 'serve';
+  const announce = options.announce ?? stderrAnnounce;
+  const logger = options.logger ?? createLogger(config.logLevel, options.logFile);
+  const closers: (() => Promise<void>)[] = [];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) {
+      await close().catch((err: unknown) => logger.warn({ err }, 'error while shutting down'));
+    }
+    flushLogger(logger);
+  };
+
+  try {
+    await mkdir(config.dataDir, { recursive: true });
+    const { store, objects, events } = await openAdapters(config, closers);
+    logger.info({ role, store: config.store, objects: config.objects, events: config.events, dataDir: config.dataDir }, 'adapters opened');
+    if (role !== 'serve' && config.events.startsWith('memory:')) {
+      announce(
+        `events are in-process (${SETTINGS.events.env}=memory:): changes made through a separate API process reach this one only at its next reconcile (every ${config.intervalMs / 1000} s). Use nats://… to react at once.`,
+      );
+    }
+
+    let botService: BotService | undefined;
+    let runtime: ContainerRuntime | undefined;
+    let image: string | undefined;
+    if (role !== 'api') {
+      const selected = await selectRuntime(config);
+      runtime = selected.runtime;
+      closers.push(() => selected.runtime.close());
+      if (selected.fallbackReason) {
+        const warning =
+          `WARNING: bots run as local processes WITHOUT container isolation (no resource limits, same user and network as Berth), ` +
+          `because Docker was not used: ${selected.fallbackReason}. ` +
+          `Start Docker for isolation, or choose this explicitly with --runtime process.`;
+        announce(warning);
+        logger.warn({ reason: selected.fallbackReason }, 'falling back to the process runtime: bots run without container isolation');
+      }
+      await runtime.ping(options.signal);
+      image = selected.docker
+        ? await ensureDockerImage(selected.docker, config.image, announce, options.signal)
+        : await processImageName();
+      botService = new BotService({
+        store,
+        objects,
+        events,
+        runtime,
+        image,
+        networkMode: config.network,
+        intervalMs: config.intervalMs,
+        graceSeconds: config.graceSeconds,
+        logger,
+      });
+      const service = botService;
+      closers.push(() => service.stop());
+      announce(
+        runtime.name === 'docker'
+          ? `runtime: docker (image ${image}, network ${config.network}, instance ${config.instance})`
+          : `runtime: process (bots run under ${path.join(config.dataDir, 'processes', config.instance)})`,
+      );
+      await botService.start();
+      logger.info({ runtime: runtime.name, image, intervalMs: config.intervalMs }, 'bot service started');
+    }
+
+    let url: string | undefined;
+    if (role !== 'bot-runner') {
+      url = await startApi(config, { store, objects, events, logger, closers, botService, runtimeName: runtime?.name ?? 'none' });
+      announce(`API listening on ${url}${config.apiToken ? ' (bearer token required)' : ''}`);
+      if (!isLoopback(config.listen.host)) announce(`the API is reachable from other machines at ${formatListen(config.listen)}`);
+    }
+
+    let stopping: Promise<void> | undefined;
+    return {
+      ...(url ? { url } : {}),
+      ...(runtime ? { runtime: runtime.name } : {}),
+      ...(image ? { image } : {}),
+      ...(botService ? { botService } : {}),
+      ...(runtime ? { containers: runtime } : {}),
+      logger,
+      stop: () => (stopping ??= closeAll()),
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+interface Adapters {
+  readonly store: DesiredStateStore;
+  readonly objects: ObjectStore;
+  readonly events: EventBus;
+}
+
+async function openAdapters(config: ServerConfig, closers: (() => Promise<void>)[]): Promise<Adapters> {
+  const store = asConfigError(config, 'store', () => openStore(config.store));
+  closers.push(() => store.close());
+  await store.init();
+  const objects = asConfigError(config, 'objects', () => openObjectStore(config.objects));
+  closers.push(() => objects.close());
+  await objects.init();
+  const events = asConfigError(config, 'events', () => openEventBus(config.events));
+  closers.push(() => events.close());
+  return { store, objects, events };
+}
+
+/** An adapter refusing its URL is a bad setting: say where the setting came from. */
+function asConfigError<T>(config: ServerConfig, key: SettingKey, open: () => T): T {
+  try {
+    return open();
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    throw new ConfigError(
+      [
+        {
+          setting: key,
+          source: config.sources[key],
+          problem: err.issues.map((i) => i.message).join('; ') || errorMessage(err),
+          accepted: SETTINGS[key].accepted,
+        },
+      ],
+      { cause: err },
+    );
+  }
+}
+
+interface ApiDeps extends Adapters {
+  readonly logger: ServerLogger;
+  readonly closers: (() => Promise<void>)[];
+  readonly botService: BotService | undefined;
+  readonly runtimeName: string;
+}
+
+async function startApi(config: ServerConfig, deps: ApiDeps): Promise<string> {
+  const { store, objects, events, logger } = deps;
+  const registry = new BotRegistry<Partial<PackageLimits>>({
+    store,
+    objects,
+    events,
+    limits: {},
+    inspect: (file, limits) => inspectPackage(file, limits),
+    onWarning: (message, err) => logger.warn({ err }, message),
+  });
+  const logs = new LogReader({ objects });
+  const uploadDir = path.join(config.dataDir, 'uploads');
+  await mkdir(uploadDir, { recursive: true });
+  const app = createApi({
+    registry,
+    logs,
+    state: new StateReader({ objects }),
+    store,
+    health: () => health(deps),
+    runtimeName: deps.runtimeName,
+    ...(config.apiToken ? { token: config.apiToken } : {}),
+    bodyLimitBytes: PACKAGE_BODY_LIMIT_BYTES,
+    uploadDir,
+    logger: logger.child({ component: 'api' }),
+    version: VERSION,
+  });
+  deps.closers.push(() => app.close());
+  const address = await app.listen({ host: config.listen.host, port: config.listen.port });
+  return address;
+}
+
+/** BotService's view when it runs here; otherwise a live ping of the shared stores. */
+async function health(deps: ApiDeps): Promise<DependencyHealth[]> {
+  const now = new Date().toISOString();
+  const probe = async (name: DependencyHealth['name'], ping: () => Promise<void>): Promise<DependencyHealth> => {
+    try {
+      await ping();
+      return { name, ok: true, since: now };
+    } catch (err) {
+      return { name, ok: false, detail: errorMessage(err), since: now };
+    }
+  };
+  const fromService = deps.botService?.health() ?? [];
+  const names = new Set(fromService.map((h) => h.name));
+  const extra = await Promise.all(
+    [
+      names.has('store') ? undefined : probe('store', () => deps.store.ping(AbortSignal.timeout(3000))),
+      names.has('objects') ? undefined : probe('objects', () => deps.objects.ping(AbortSignal.timeout(3000))),
+    ].filter((p): p is Promise<DependencyHealth> => p !== undefined),
+  );
+  return [...fromService, ...extra].sort((a, b) => a.name.localeCompare(b.name));
+}
+
+function readPackageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
