@@ -11,6 +11,10 @@
  *     shim.log     the shim's own diagnostics
  *     bot/ state/ work/   the daemon's /bot, /state and /var/berth
  *
+ * The runtime builds the directory under a temporary name (`.creating-…`) and renames it
+ * into place, so a container exists exactly when its complete directory does; removal
+ * renames it away (`.removed-…`) before deleting it.
+ *
  * status.json is written through a temp file in the *instance* directory and renamed into
  * place, so a single non-recursive fs.watch on the instance directory sees every status
  * change of every container (the rename names the container).

@@ -39,6 +39,7 @@ class Shim {
   private restartTimer: NodeJS.Timeout | undefined;
   private killTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  private logFailing = false;
 
   constructor(dir: string) {
     this.paths = containerPaths(path.dirname(dir), path.basename(dir));
@@ -71,11 +72,11 @@ class Shim {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
-    child.stdout?.on('data', (chunk: Buffer) => this.log.write(chunk));
-    child.stderr?.on('data', (chunk: Buffer) => this.log.write(chunk));
+    child.stdout?.on('data', (chunk: Buffer) => this.output(chunk));
+    child.stderr?.on('data', (chunk: Buffer) => this.output(chunk));
     child.on('error', (err) => {
       if (child.pid !== undefined) return;
-      this.log.write(`berth: cannot start ${JSON.stringify(command)}: ${err.message}\n`);
+      this.output(`berth: cannot start ${JSON.stringify(command)}: ${err.message}\n`);
       this.onChildExit(child, 127, null);
     });
     child.on('exit', (code, signal) => this.onChildExit(child, code, signal));
@@ -149,7 +150,11 @@ class Shim {
   private finish(child: ChildProcess | undefined, exit: Partial<ShimStatus>): void {
     const done = (): void => {
       this.setStatus({ ...exit, state: 'exited' });
-      this.log.close();
+      try {
+        this.log.close();
+      } catch {
+        // nothing left to lose
+      }
       process.exit(0);
     };
     if (child === undefined) return done();
@@ -160,6 +165,17 @@ class Shim {
     );
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, DRAIN_MS).unref());
     void Promise.race([drained, timeout]).then(done);
+  }
+
+  /** A full disk loses output, never the bot: the shim must not die over its log. */
+  private output(chunk: Buffer | string): void {
+    try {
+      this.log.write(chunk);
+      this.logFailing = false;
+    } catch (err) {
+      if (!this.logFailing) this.diagnose(`cannot write output.log: ${(err as Error).message}`);
+      this.logFailing = true;
+    }
   }
 
   private setStatus(change: Partial<ShimStatus>): void {
