@@ -51,8 +51,10 @@ export class FakeRuntime implements ContainerRuntime {
   /** Makes start() of these bots fail. */
   readonly failStartFor = new Set<string>();
   down = false;
-  /** When set, list() and start() wait for it (to hold a pass or a start in flight). */
-  gate: Promise<void> | undefined;
+  /** When set, list() waits for it (holds a pass in flight). */
+  listGate: Promise<void> | undefined;
+  /** When set, start() waits for it (holds a start in flight). */
+  startGate: Promise<void> | undefined;
 
   constructor(private readonly clock: Clock) {}
 
@@ -62,7 +64,7 @@ export class FakeRuntime implements ContainerRuntime {
 
   async list(filter: { kind?: BotKind; botId?: string }): Promise<ActualContainer[]> {
     this.calls.push({ op: 'list', filter: { ...filter } });
-    await this.gate;
+    await this.listGate;
     await this.ping();
     return [...this.containers.values()]
       .filter((c) => (filter.kind === undefined || c.kind === filter.kind) && (filter.botId === undefined || c.botId === filter.botId))
@@ -74,7 +76,7 @@ export class FakeRuntime implements ContainerRuntime {
     this.startsInFlight++;
     this.maxConcurrentStarts = Math.max(this.maxConcurrentStarts, this.startsInFlight);
     try {
-      await this.gate;
+      await this.startGate;
       await this.ping();
       if (this.failStartFor.has(spec.botId)) throw new Error(`image has no entrypoint for ${spec.botId}`);
       if ([...this.containers.values()].some((c) => c.name === spec.name)) {
@@ -204,4 +206,13 @@ export class FakeRuntime implements ContainerRuntime {
 function snapshot(c: FakeContainer): ActualContainer {
   const { spec: _spec, ...rest } = c;
   return { ...rest };
+}
+
+/** A promise the test opens by hand. */
+export function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { promise, open };
 }
