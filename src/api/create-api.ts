@@ -77,6 +77,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
     const accepts = request.url.split('?')[0]?.endsWith('/package') ? PACKAGE_MEDIA_TYPES : ['application/json'];
     const { status, body } = toHttpError(err, { requestId: request.id, jsonLimitBytes, accepts });
     if (status >= 500 && status !== 503) request.log.error({ err }, 'request failed');
+    if (status === 401) reply.header('www-authenticate', 'Bearer realm="berth"');
     return reply.code(status).send(body);
   });
   app.setNotFoundHandler((request, reply) =>

@@ -1,0 +1,204 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { gzipSync } from 'node:zlib';
+import { chunksFrom, LogReader } from '../../../src/core/queries/log-reader.js';
+import { StateReader } from '../../../src/core/queries/state-reader.js';
+import { StatusView, displayState } from '../../../src/core/queries/status-view.js';
+import { formatLogChunk, type LogEntry } from '../../../src/domain/logs.js';
+import { objectKeys } from '../../../src/domain/object-keys.js';
+import type { ObjectStore } from '../../../src/ports/objects.js';
+import { waitFor } from '../../support/wait.js';
+import { PYTHON_BOT, tarGzBuffer, writeTarGz } from './fixtures.js';
+import { openHarness, type Harness } from './harness.js';
+
+let h: Harness;
+beforeEach(async () => {
+  h = await openHarness();
+});
+afterEach(async () => {
+  await h.close();
+});
+
+const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
+const entry = (ms: number, line: string, extra: Partial<LogEntry> = {}): LogEntry => ({ time: new Date(ms).toISOString(), stream: 'out', line, ...extra });
+
+/** One chunk per second from T0, each with `perChunk` lines stamped before the chunk's name time. */
+async function writeChunks(botId: string, chunks: number, perChunk: number, from = 0): Promise<void> {
+  for (let c = from; c < from + chunks; c++) {
+    const shippedAt = T0 + (c + 1) * 1000;
+    const lines = Array.from({ length: perChunk }, (_, i) => entry(T0 + c * 1000 + i * 10, `c${c}-l${i}`));
+    await h.objects.put(objectKeys.logChunk(botId, shippedAt, c), Buffer.from(formatLogChunk(lines)));
+  }
+}
+
+/** Counts downloads so tests can see which chunks were skipped without being read. */
+function countingObjects(inner: ObjectStore, gets: string[]): ObjectStore {
+  const wrapper = Object.create(inner) as ObjectStore;
+  wrapper.get = (key, signal) => {
+    gets.push(key);
+    return inner.get(key, signal);
+  };
+  return wrapper;
+}
+
+describe('LogReader', () => {
+  it('reads every chunk in order; tail reads only the newest chunks it needs', async () => {
+    await writeChunks('a', 5, 3);
+    const gets: string[] = [];
+    const reader = new LogReader({ objects: countingObjects(h.objects, gets) });
+    const all = await reader.read('a');
+    expect(all.map((e) => e.line)).toEqual(Array.from({ length: 15 }, (_, i) => `c${Math.floor(i / 3)}-l${i % 3}`));
+    gets.length = 0;
+    const tail = await reader.read('a', { tail: 4 });
+    expect(tail.map((e) => e.line)).toEqual(['c3-l2', 'c4-l0', 'c4-l1', 'c4-l2']);
+    expect(gets).toHaveLength(2);
+  });
+
+  it('since skips chunks that end before it without downloading them', async () => {
+    await writeChunks('a', 6, 2);
+    const gets: string[] = [];
+    const reader = new LogReader({ objects: countingObjects(h.objects, gets) });
+    const since = new Date(T0 + 3000 + 5); // inside chunk 3: its second line (3010) and everything later
+    const lines = await reader.read('a', { since });
+    expect(lines.map((e) => e.line)).toEqual(['c3-l1', 'c4-l0', 'c4-l1', 'c5-l0', 'c5-l1']);
+    // Chunks 0 and 1 are skipped (their successors began before since); chunk 2 is read and filtered.
+    expect(gets).toHaveLength(4);
+    expect(gets.every((k) => !k.includes('-000000.') && !k.includes('-000001.'))).toBe(true);
+  });
+
+  it('chunksFrom keeps a chunk unless the next one began before since', () => {
+    const chunks = [{ epochMs: 1000 }, { epochMs: 2000 }, { epochMs: 3000 }];
+    expect(chunksFrom(chunks, new Date(2500))).toEqual([{ epochMs: 2000 }, { epochMs: 3000 }]);
+    expect(chunksFrom(chunks, new Date(500))).toEqual(chunks);
+    expect(chunksFrom(chunks, new Date(9000))).toEqual([{ epochMs: 3000 }]);
+  });
+
+  it('filters by run id and combines tail with since', async () => {
+    const lines = [entry(T0, 'a', { runId: 'r1' }), entry(T0 + 1, 'b', { runId: 'r2' }), entry(T0 + 2, 'c', { runId: 'r1' })];
+    await h.objects.put(objectKeys.logChunk('s', T0 + 10, 0), Buffer.from(formatLogChunk(lines)));
+    const reader = new LogReader({ objects: h.objects });
+    expect((await reader.read('s', { runId: 'r1' })).map((e) => e.line)).toEqual(['a', 'c']);
+    expect((await reader.read('s', { since: new Date(T0 + 1), tail: 1 })).map((e) => e.line)).toEqual(['c']);
+  });
+
+  it('an oversized chunk is replaced by one berth line instead of being downloaded', async () => {
+    await h.objects.put(objectKeys.logChunk('big', T0, 0), Buffer.from(formatLogChunk([entry(T0, 'x'.repeat(2000))])));
+    const reader = new LogReader({ objects: h.objects, maxChunkBytes: 1000 });
+    const [only] = await reader.read('big');
+    expect(only?.stream).toBe('berth');
+    expect(only?.line).toContain('1000-byte limit');
+  });
+
+  it('follow yields the existing tail, then chunks written later, and ends on abort', async () => {
+    await writeChunks('f', 2, 2);
+    const reader = new LogReader({ objects: h.objects, pollIntervalMs: 20 });
+    const controller = new AbortController();
+    const seen: string[] = [];
+    const done = (async () => {
+      for await (const e of reader.follow('f', { tail: 1 }, controller.signal)) seen.push(e.line);
+    })();
+    await waitFor('the initial tail', () => seen.length === 1);
+    expect(seen).toEqual(['c1-l1']);
+    await writeChunks('f', 1, 2, 2);
+    await waitFor('the new chunk', () => seen.length === 3);
+    expect(seen).toEqual(['c1-l1', 'c2-l0', 'c2-l1']);
+    controller.abort();
+    await done;
+  });
+});
+
+describe('StateReader', () => {
+  it('lists the files and parses state.json and the seed SDK keys, in memory', async () => {
+    const archive = await tarGzBuffer([
+      { path: './', type: 'directory' },
+      { path: './state.json', body: JSON.stringify({ counter: 42 }) },
+      { path: './.the0-state/', type: 'directory' },
+      { path: './.the0-state/portfolio.json', body: JSON.stringify({ btc: 1 }) },
+      { path: './nested/deep/file.bin', body: Buffer.alloc(100) },
+    ]);
+    await h.objects.put(objectKeys.state('s1'), archive);
+    const snapshot = await new StateReader({ objects: h.objects }).read('s1');
+    expect(snapshot).toMatchObject({ botId: 's1', exists: true, stateJson: { counter: 42 }, keys: { portfolio: { btc: 1 } } });
+    expect(snapshot.files.filter((f) => f.type === 'file')).toEqual([
+      { path: 'state.json', size: 14, type: 'file' },
+      { path: '.the0-state/portfolio.json', size: 9, type: 'file' },
+      { path: 'nested/deep/file.bin', size: 100, type: 'file' },
+    ]);
+    expect(snapshot.updatedAt).toMatch(/^\d{4}-/);
+  });
+
+  it('no state yet is exists=false, not an error', async () => {
+    expect(await new StateReader({ objects: h.objects }).read('nothing')).toEqual({ botId: 'nothing', exists: false, files: [] });
+  });
+
+  it('a state.json that does not parse comes back raw', async () => {
+    await h.objects.put(objectKeys.state('s2'), await tarGzBuffer([{ path: 'state.json', body: '{"half": ' }]));
+    const snapshot = await new StateReader({ objects: h.objects }).read('s2');
+    expect(snapshot.stateJson).toBeUndefined();
+    expect(snapshot.raw).toBe('{"half": ');
+  });
+
+  it('caps what it expands: a gzip bomb is reported, not inflated', async () => {
+    const bomb = gzipSync(Buffer.alloc(50 * 1024 * 1024));
+    await h.objects.put(objectKeys.state('bomb'), bomb);
+    const snapshot = await new StateReader({ objects: h.objects, maxExpandedBytes: 1024 * 1024 }).read('bomb');
+    expect(snapshot.exists).toBe(true);
+    expect(snapshot.error).toContain('1048576');
+    expect(snapshot.files).toEqual([]);
+  });
+
+  it('garbage is reported as not a valid archive', async () => {
+    await h.objects.put(objectKeys.state('junk'), Buffer.from('not gzip at all'));
+    const snapshot = await new StateReader({ objects: h.objects }).read('junk');
+    expect(snapshot.error).toMatch(/cannot be expanded/);
+    await h.objects.put(objectKeys.state('junk2'), gzipSync(Buffer.from('x'.repeat(700))));
+    const second = await new StateReader({ objects: h.objects }).read('junk2');
+    expect(second.error).toMatch(/not a valid tar|cannot be expanded/);
+  });
+
+  it('limits the listing and says it was truncated', async () => {
+    const files = Array.from({ length: 30 }, (_, i) => ({ path: `f${i}`, body: 'x' }));
+    await h.objects.put(objectKeys.state('many'), await tarGzBuffer(files));
+    const snapshot = await new StateReader({ objects: h.objects, maxListedFiles: 10 }).read('many');
+    expect(snapshot.files).toHaveLength(10);
+    expect(snapshot.truncated).toBe(true);
+  });
+});
+
+describe('StatusView', () => {
+  async function deploy(id: string) {
+    const code = (await h.registry.uploadPackage(id, await writeTarGz(h.scratch(`${id}.tar.gz`), PYTHON_BOT))).code;
+    return (await h.registry.applySpec({ id, code })).bot;
+  }
+
+  it('joins desired and observed state; a crash-looping bot carries its last log lines', async () => {
+    await deploy('ok-bot');
+    await deploy('bad-bot');
+    await deploy('new-bot');
+    const now = new Date().toISOString();
+    await h.store.writeStatus({ botId: 'ok-bot', phase: 'running', restartCount: 0, updatedAt: now });
+    await h.store.writeStatus({ botId: 'bad-bot', phase: 'crash-looping', restartCount: 7, lastExitCode: 1, updatedAt: now });
+    const lines = Array.from({ length: 8 }, (_, i) => entry(T0 + i, `Traceback line ${i}`, { stream: 'err' }));
+    await h.objects.put(objectKeys.logChunk('bad-bot', T0 + 100, 0), Buffer.from(formatLogChunk(lines)));
+    const view = new StatusView({ store: h.store, logs: new LogReader({ objects: h.objects }), listLogLines: 3 });
+
+    const list = await view.list();
+    expect(list.map((v) => [v.bot.id, v.state])).toEqual([
+      ['bad-bot', 'crash-looping'],
+      ['new-bot', 'pending'],
+      ['ok-bot', 'running'],
+    ]);
+    expect(list[0]?.status?.lastExitCode).toBe(1);
+    expect(list[0]?.recentLogs?.map((e) => e.line)).toEqual(['Traceback line 5', 'Traceback line 6', 'Traceback line 7']);
+    expect(list[2]?.recentLogs).toBeUndefined();
+    expect((await view.get('bad-bot')).recentLogs).toHaveLength(8);
+  });
+
+  it('a disabled bot shows stopping while it still runs, then disabled', () => {
+    const bot = { enabled: false } as Parameters<typeof displayState>[0];
+    const status = (phase: 'running' | 'stopped') => ({ botId: 'x', phase, restartCount: 0, updatedAt: '' });
+    expect(displayState(bot, status('running'))).toBe('stopping');
+    expect(displayState(bot, status('stopped'))).toBe('disabled');
+    expect(displayState(bot, null)).toBe('disabled');
+  });
+});
+
