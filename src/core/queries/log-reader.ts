@@ -64,20 +64,22 @@ export class LogReader {
   }
 
   /**
-   * What `read` returns, then every entry of chunks written later, until `signal` aborts
-   * (the iteration then ends quietly).
+   * What `read` returns, then every entry of chunks that appear later, until `signal`
+   * aborts (the iteration then ends quietly). A chunk is named when the daemon seals it,
+   * and one sealed while the store was down is uploaded late with an older name, so new
+   * chunks are found by "not seen yet" rather than "after the last key".
    */
   async *follow(botId: string, options: LogReadOptions, signal: AbortSignal): AsyncGenerator<LogEntry> {
     try {
       const chunks = await this.listChunks(botId, signal);
       yield* await this.readChunks(chunks, options, signal);
-      let lastKey = chunks.at(-1)?.key;
+      const seen = new SeenChunks(chunks);
       while (!signal.aborted) {
         await sleep(this.pollIntervalMs, undefined, { signal });
         for (const chunk of await this.listChunks(botId, signal)) {
-          if (lastKey !== undefined && chunk.key <= lastKey) continue;
+          if (!seen.isNew(chunk)) continue;
           yield* this.filter(await this.load(chunk, signal), options);
-          lastKey = chunk.key;
+          seen.add(chunk);
         }
       }
     } catch (err) {
@@ -126,6 +128,43 @@ export class LogReader {
     return chunks.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 }
+
+/**
+ * The chunk keys a follower has delivered. Keys more than `LATE_CHUNK_WINDOW_MS` older
+ * than the newest are forgotten (and chunks that old are no longer expected), so a long
+ * follow does not grow without bound.
+ */
+class SeenChunks {
+  private readonly keys = new Set<string>();
+  private newestMs = Number.NEGATIVE_INFINITY;
+  private addsSincePrune = 0;
+
+  constructor(initial: readonly Chunk[]) {
+    for (const chunk of initial) this.add(chunk);
+  }
+
+  isNew(chunk: Chunk): boolean {
+    if (this.keys.has(chunk.key)) return false;
+    return Number.isNaN(chunk.epochMs) || chunk.epochMs >= this.newestMs - LATE_CHUNK_WINDOW_MS;
+  }
+
+  add(chunk: Chunk): void {
+    this.keys.add(chunk.key);
+    if (!Number.isNaN(chunk.epochMs)) this.newestMs = Math.max(this.newestMs, chunk.epochMs);
+    if (++this.addsSincePrune >= 256) this.prune();
+  }
+
+  private prune(): void {
+    this.addsSincePrune = 0;
+    for (const key of this.keys) {
+      const epochMs = Number(CHUNK_NAME.exec(key)?.[1] ?? Number.NaN);
+      if (epochMs < this.newestMs - LATE_CHUNK_WINDOW_MS) this.keys.delete(key);
+    }
+  }
+}
+
+/** How late (by name time) a chunk may show up and still be followed. */
+const LATE_CHUNK_WINDOW_MS = 60 * 60 * 1000;
 
 function toChunk(info: ObjectInfo): Chunk {
   const match = CHUNK_NAME.exec(info.key);

@@ -101,6 +101,11 @@ describe('LogReader', () => {
     await writeChunks('f', 1, 2, 2);
     await waitFor('the new chunk', () => seen.length === 3);
     expect(seen).toEqual(['c1-l1', 'c2-l0', 'c2-l1']);
+    // A chunk sealed while the store was down arrives late, with an older name than the newest.
+    const late = entry(T0 + 1500, 'late');
+    await h.objects.put(objectKeys.logChunk('f', T0 + 1500, 99), Buffer.from(formatLogChunk([late])));
+    await waitFor('the late chunk', () => seen.length === 4);
+    expect(seen.at(-1)).toBe('late');
     controller.abort();
     await done;
   });
