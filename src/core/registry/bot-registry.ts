@@ -150,7 +150,7 @@ export class BotRegistry<L = unknown> {
 
   /**
    * Deletes the record (the services remove the container on the event or their next
-   * pass), then, unless `keepData`, every object of the bot.
+   * pass, and clear its observed status), then, unless `keepData`, every object of the bot.
    */
   async remove(id: string, options: { keepData?: boolean } = {}, signal?: AbortSignal): Promise<RemoveResult> {
     assertBotId(id);
@@ -158,7 +158,6 @@ export class BotRegistry<L = unknown> {
       const current = await this.store.getBot(id, signal);
       if (!current) throw new NotFoundError(`bot ${JSON.stringify(id)} does not exist`);
       if (!(await this.store.deleteBot(id, signal))) throw new NotFoundError(`bot ${JSON.stringify(id)} does not exist`);
-      await this.store.deleteStatus(id, signal).catch((err: unknown) => this.onWarning(`status of ${id} not deleted`, err));
       await this.publish({ id, generation: current.generation + 1, op: 'deleted' });
       let objectsDeleted = 0;
       if (!options.keepData) {

@@ -203,6 +203,40 @@ describe('invalid requests: 4xx naming the field, nothing written', () => {
     expect(await h.keys()).toEqual([]);
   });
 
+  it('garbage, a truncated archive and an empty body are 422, never 500', async () => {
+    const good = await tarGzBuffer(PYTHON_BOT);
+    for (const payload of [Buffer.from('hello, not an archive'), good.subarray(0, good.length - 20), Buffer.alloc(0)]) {
+      const res = await h.app.inject({
+        method: 'POST',
+        url: `/v1/bots/${ID}/package`,
+        headers: { 'content-type': 'application/octet-stream' },
+        payload,
+      });
+      expect(res.statusCode, res.body).toBe(422);
+      expect(res.json().error.code).toBe('package-rejected');
+    }
+    expect(await h.keys()).toEqual([]);
+  });
+
+  it('a bomb (expands past the limit) is 422 and nothing is stored', async () => {
+    const small = await openApiHarness({}, { maxBytes: 1024 * 1024 });
+    try {
+      const bomb = await tarGzBuffer([{ path: 'main.py', body: '' }, { path: 'zeros.bin', body: Buffer.alloc(20 * 1024 * 1024) }]);
+      expect(bomb.length).toBeLessThan(100 * 1024);
+      const res = await small.app.inject({
+        method: 'POST',
+        url: `/v1/bots/${ID}/package`,
+        headers: { 'content-type': 'application/gzip' },
+        payload: bomb,
+      });
+      expect(res.statusCode, res.body).toBe(422);
+      expect(res.json().error.message).toMatch(/zeros\.bin|limit|large/i);
+      expect(await small.keys()).toEqual([]);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('a missing entrypoint and an unknown runtime are 400 naming the field', async () => {
     const { code } = await uploadPackage();
     const missing = await put(ID, { code, entrypoint: 'bot.py' });
