@@ -15,6 +15,7 @@ import { toHttpError } from './http-errors.js';
 import { botRoutes } from './routes/bots.js';
 import { observeRoutes } from './routes/observe.js';
 import { PACKAGE_MEDIA_TYPES, packageRoutes } from './routes/package.js';
+import { sweepStaleUploads } from './upload.js';
 
 export interface ApiOptions {
   readonly registry: Registry;
@@ -39,6 +40,9 @@ export interface ApiOptions {
 }
 
 export const API_DEFAULTS = { jsonBodyLimitBytes: 1024 * 1024, followKeepAliveMs: 15_000 } as const;
+
+/** An upload directory this old belongs to a process that died mid-upload. */
+const STALE_UPLOAD_MS = 60 * 60 * 1000;
 
 export function createApi(options: ApiOptions): FastifyInstance {
   const jsonLimitBytes = options.jsonBodyLimitBytes ?? API_DEFAULTS.jsonBodyLimitBytes;
@@ -83,6 +87,13 @@ export function createApi(options: ApiOptions): FastifyInstance {
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ error: { code: 'not-found', message: `no route ${request.method} ${request.url.split('?')[0]}` } }),
   );
+
+  if (options.uploadDir !== undefined) {
+    const dir = options.uploadDir;
+    app.addHook('onReady', async () => {
+      await sweepStaleUploads(dir, STALE_UPLOAD_MS).catch((err: unknown) => app.log.warn({ err }, 'sweeping old uploads failed'));
+    });
+  }
 
   botRoutes(app, ctx);
   observeRoutes(app, ctx);

@@ -4,7 +4,7 @@
  * crosses the limit.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
@@ -18,6 +18,26 @@ export interface ReceivedFile {
   cleanup(): Promise<void>;
 }
 
+const UPLOAD_DIR_PREFIX = 'berth-upload-';
+
+/**
+ * Removes upload directories left by a process that died mid-upload. Only ones older than
+ * `olderThanMs`, so a concurrent upload of another process sharing the directory is safe.
+ */
+export async function sweepStaleUploads(dir: string, olderThanMs: number, now = Date.now()): Promise<number> {
+  let removed = 0;
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith(UPLOAD_DIR_PREFIX)) continue;
+    const full = path.join(dir, name);
+    const info = await stat(full).catch(() => null);
+    if (!info?.isDirectory() || now - info.mtimeMs < olderThanMs) continue;
+    await rm(full, { recursive: true, force: true });
+    removed++;
+  }
+  return removed;
+}
+
 export function tooLarge(limit: number): HttpStatusError {
   return new HttpStatusError(413, 'body-too-large', `package is larger than the ${limit}-byte upload limit`);
 }
@@ -27,7 +47,7 @@ export function tooLarge(limit: number): HttpStatusError {
  * 413 is sent); it is only unpiped, and the route answers with `Connection: close`.
  */
 export async function receiveToTempFile(body: Readable, limit: number, dir = tmpdir()): Promise<ReceivedFile> {
-  const workDir = await mkdtemp(path.join(dir, 'berth-upload-'));
+  const workDir = await mkdtemp(path.join(dir, UPLOAD_DIR_PREFIX));
   const file = path.join(workDir, 'package');
   const cleanup = () => rm(workDir, { recursive: true, force: true });
   let size = 0;

@@ -107,7 +107,8 @@ export class BotRegistry<L = unknown> {
       totalUncompressed: inspection.totalUncompressed,
       uploadedAt: this.clock().toISOString(),
     };
-    const stored = await this.catalog.store(sidecar, async () => createReadStream(file), signal);
+    // Under the bot's lock so a concurrent rm cannot delete the prefix between the two writes.
+    const stored = await this.lock.run(botId, () => this.catalog.store(sidecar, async () => createReadStream(file), signal));
     return {
       code,
       ...(inspection.manifest !== undefined && inspection.manifest !== null ? { manifest: inspection.manifest } : {}),

@@ -59,6 +59,23 @@ describe('deploy through the API', () => {
     expect(h.changed.map((e) => e.op)).toEqual(['created', 'updated']);
   });
 
+  it('accepts media types with parameters and in any case', async () => {
+    const res = await h.app.inject({
+      method: 'POST',
+      url: `/v1/bots/${ID}/package`,
+      headers: { 'content-type': 'Application/GZIP; name=bot.tar.gz' },
+      payload: await tarGzBuffer(PYTHON_BOT),
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    const spec = await h.app.inject({
+      method: 'PUT',
+      url: `/v1/bots/${ID}`,
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      payload: JSON.stringify({ code: res.json().code }),
+    });
+    expect(spec.statusCode, spec.body).toBe(201);
+  });
+
   it('accepts a zip upload as application/zip', async () => {
     const res = await h.app.inject({
       method: 'POST',
@@ -368,5 +385,21 @@ describe('health, errors, token', () => {
     } finally {
       await secured.close();
     }
+  });
+});
+
+describe('upload staging', () => {
+  it('sweeps upload directories left by a dead process, and only old ones', async () => {
+    const { mkdir, utimes } = await import('node:fs/promises');
+    const path = await import('node:path');
+    const { sweepStaleUploads } = await import('../../../src/api/upload.js');
+    const old = path.join(h.dir, 'berth-upload-dead');
+    const fresh = path.join(h.dir, 'berth-upload-live');
+    await mkdir(old);
+    await mkdir(fresh);
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    await utimes(old, twoHoursAgo, twoHoursAgo);
+    expect(await sweepStaleUploads(h.dir, 3600_000)).toBe(1);
+    expect((await readdir(h.dir)).filter((f) => f.startsWith('berth-upload-'))).toEqual(['berth-upload-live']);
   });
 });
