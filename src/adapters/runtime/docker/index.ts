@@ -1,0 +1,2 @@
+export { DockerRuntime, type DockerRuntimeOptions } from './docker-runtime.js';
+export { CAPABILITIES, LOG_CONFIG } from './create-options.js';
