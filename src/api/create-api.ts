@@ -41,6 +41,8 @@ export interface ApiOptions {
 
 export const API_DEFAULTS = { jsonBodyLimitBytes: 1024 * 1024, followKeepAliveMs: 15_000 } as const;
 
+const REQUEST_TIMEOUT_MS = 10 * 60 * 1000;
+
 /** An upload directory this old belongs to a process that died mid-upload. */
 const STALE_UPLOAD_MS = 60 * 60 * 1000;
 
@@ -53,6 +55,10 @@ export function createApi(options: ApiOptions): FastifyInstance {
     // Ids come from us only: a client-chosen id could be used to confuse the logs.
     requestIdHeader: false,
     return503OnClosing: true,
+    // Long ids must reach the id validation (400 naming `id`), not fall out as a 404.
+    routerOptions: { maxParamLength: 1000 },
+    // Time to receive a whole request (an upload); responses such as a followed log are not limited.
+    requestTimeout: REQUEST_TIMEOUT_MS,
   });
   const ctx: RouteContext = {
     registry: options.registry,

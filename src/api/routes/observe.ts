@@ -6,6 +6,8 @@ import type { RouteContext } from '../context.js';
 import { requestSignal } from '../context.js';
 import { idParams, logsQuery, parseOrThrow } from '../query.js';
 
+const NDJSON = 'application/x-ndjson; charset=utf-8';
+
 export function observeRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get('/v1/health', async (_request, reply) => {
     const dependencies = await ctx.health();
@@ -20,11 +22,12 @@ export function observeRoutes(app: FastifyInstance, ctx: RouteContext): void {
     const signal = requestSignal(request, reply);
     await assertBotOrData(ctx, id, () => ctx.logs.exists(id, signal), signal);
     if (!follow) return { botId: id, entries: await ctx.logs.read(id, options, signal) };
+    if (request.method === 'HEAD') return reply.type(NDJSON).send();
 
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
-      'content-type': 'application/x-ndjson; charset=utf-8',
+      'content-type': NDJSON,
       'cache-control': 'no-store',
       'x-request-id': request.id,
     });

@@ -131,6 +131,8 @@ describe('invalid requests: 4xx naming the field, nothing written', () => {
       await put('Bad_Id', { code: 'x' }),
       await h.app.inject({ method: 'POST', url: '/v1/bots/-bad/package', headers: { 'content-type': 'application/gzip' }, payload: await tarGzBuffer(PYTHON_BOT) }),
       await h.app.inject({ method: 'GET', url: `/v1/bots/${'a'.repeat(64)}` }),
+      await h.app.inject({ method: 'GET', url: `/v1/bots/${'a'.repeat(300)}/state` }),
+      await h.app.inject({ method: 'GET', url: `/v1/bots/bot%2F..%2Fetc` }),
     ]) {
       expect(res.statusCode).toBe(400);
       expect(res.json().error).toMatchObject({ code: 'invalid', issues: [{ field: 'id' }] });
