@@ -9,6 +9,7 @@
  */
 import type { ActualContainer } from '../ports/runtime.js';
 import type { BotStatus } from '../domain/status.js';
+import { INIT_EXIT } from '../domain/daemon-contract.js';
 
 export interface CrashLoopPolicy {
   /** This many restarts within `windowMs` is a crash loop. */
@@ -143,16 +144,32 @@ export function crashLoopReason(
 ): string | undefined {
   if (container.state === 'exited') {
     if (isCleanExit(container.exitCode)) return undefined;
-    return `exited with code ${container.exitCode ?? 'unknown'} and was not restarted`;
+    return `exited with ${describeExit(container.exitCode)} and was not restarted`;
   }
   // Restarts within the window never exceed all restarts: the common healthy case is cheap.
   if (container.restartCount < policy.restartThreshold) return undefined;
   const restarts = restartsInWindow(container, history, now, policy);
   if (restarts >= policy.restartThreshold) {
-    const exit = container.exitCode === undefined ? '' : `; last exit code ${container.exitCode}`;
+    const exit = container.exitCode === undefined ? '' : `; last ${describeExit(container.exitCode)}`;
     return `restarted ${restarts} times within ${Math.round(policy.windowMs / 1000)} s${exit}`;
   }
   return undefined;
+}
+
+const EXIT_MEANINGS: Readonly<Record<number, string>> = {
+  [INIT_EXIT.objectStoreUnavailable]: 'init could not reach the object store',
+  [INIT_EXIT.codeMissing]: 'the code package is missing from the object store',
+  [INIT_EXIT.codeCorrupt]: 'the code package does not match its sha256',
+  [INIT_EXIT.packageRejected]: 'the code package was rejected at extraction',
+  [INIT_EXIT.badSettings]: "the daemon's settings are invalid",
+  137: 'SIGKILL, often out of memory',
+};
+
+/** `exit code 70 (init could not reach the object store)`: what people read in the status. */
+export function describeExit(exitCode: number | undefined): string {
+  if (exitCode === undefined) return 'an unknown exit code';
+  const meaning = EXIT_MEANINGS[exitCode];
+  return meaning ? `exit code ${exitCode} (${meaning})` : `exit code ${exitCode}`;
 }
 
 /** True while a crash-loop back-off for this spec forbids starting the bot. */

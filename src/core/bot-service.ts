@@ -176,12 +176,15 @@ export class BotService {
       this.currentPass = pass;
       return this.track(pass);
     }
-    this.nextPass ??= this.currentPass
-      .catch(() => undefined)
-      .then(() => {
-        this.nextPass = undefined;
-        return this.reconcileAll();
-      });
+    // Tracked at once so that idle() and stop() also wait for the coalesced pass.
+    this.nextPass ??= this.track(
+      this.currentPass
+        .catch(() => undefined)
+        .then(() => {
+          this.nextPass = undefined;
+          return this.reconcileAll();
+        }),
+    );
     return this.nextPass;
   }
 
@@ -389,6 +392,10 @@ export class BotService {
         if (result.failed) errors++;
       }),
     );
+
+    for (const botId of this.lastExecuted.keys()) {
+      if (!byBot.has(botId) && !this.mutex.isBusy(botId)) this.lastExecuted.delete(botId);
+    }
 
     const info: PassInfo = {
       startedAt: now.toISOString(),

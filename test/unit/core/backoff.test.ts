@@ -114,9 +114,16 @@ describe('crashLoopReason', () => {
     );
   });
 
+  it('says what an init failure means', () => {
+    const c70 = c({ restartCount: 3, exitCode: 70, createdAt: at(-1_000).toISOString(), state: 'restarting' });
+    expect(crashLoopReason(c70, undefined, at(0), policy)).toBe(
+      'restarted 3 times within 60 s; last exit code 70 (init could not reach the object store)',
+    );
+  });
+
   it('calls an exited non-zero container crash-looping, a clean exit not', () => {
     expect(crashLoopReason(c({ state: 'exited', exitCode: 137 }), undefined, at(0), policy)).toBe(
-      'exited with code 137 and was not restarted',
+      'exited with exit code 137 (SIGKILL, often out of memory) and was not restarted',
     );
     expect(crashLoopReason(c({ state: 'exited', exitCode: 0 }), undefined, at(0), policy)).toBeUndefined();
     expect(crashLoopReason(c({ state: 'exited', exitCode: 143 }), undefined, at(0), policy)).toBeUndefined();

@@ -443,3 +443,53 @@ describe('BotService', () => {
     await expect(w.service.start()).rejects.toBeInstanceOf(ServiceStoppedError);
   });
 });
+
+describe('BotService triggers', () => {
+  it('runs a full pass when the event bus reports a reconnect (events may have been missed)', async () => {
+    const w = await world();
+    let reconnect: (() => void) | undefined;
+    const bus = Object.assign(Object.create(w.events) as MemoryEventBus, {
+      onReconnect(handler: () => void) {
+        reconnect = handler;
+        return { unsubscribe: () => (reconnect = undefined) };
+      },
+    });
+    const service = w.newService({ events: bus });
+    await w.put(makeBot('a'));
+    await service.start();
+    expect(w.runtime.fullLists()).toBe(1);
+    w.runtime.removeExternally(w.runtime.byBot('a')[0]!.id); // its event is lost along with the others
+    w.runtime.calls.length = 0;
+    reconnect!();
+    await settle(service);
+    expect(w.runtime.fullLists()).toBeGreaterThanOrEqual(1);
+    expect(w.runtime.byBot('a')).toHaveLength(1);
+    await service.stop();
+    expect(reconnect).toBeUndefined();
+  });
+
+  it('ignores runtime events of scheduled runs and changed events without a valid bot id', async () => {
+    const w = await world();
+    await w.service.start();
+    const calls = w.runtime.calls.length;
+    w.runtime.add({
+      id: 'run1', name: 'berth-s-r1', botId: 's', kind: 'scheduled', specHash: 'x',
+      state: 'running', restartCount: 0, createdAt: w.clock.now().toISOString(),
+    });
+    w.runtime.removeExternally('run1');
+    await w.events.publish('berth.bot.NOT_VALID.changed', { id: 'NOT VALID' });
+    await settle(w.service);
+    expect(w.runtime.calls.length).toBe(calls);
+  });
+
+  it('reconciles on the timer, pass after pass', async () => {
+    const w = await world();
+    await w.service.start();
+    for (let i = 0; i < 3; i++) {
+      w.clock.advance(INTERVAL);
+      await settle(w.service);
+    }
+    expect(w.runtime.fullLists()).toBe(4);
+    expect(w.clock.pending()).toBe(1); // exactly the next tick
+  });
+});

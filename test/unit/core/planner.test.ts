@@ -132,7 +132,7 @@ describe('planLiveBots', () => {
     const c = container('a', { state: 'exited', exitCode: 1, finishedAt: ago(10_000) });
     const [action] = plan({ desired: [want('a')], actual: [c] });
     expect(action).toMatchObject({ type: 'crash-loop', container: c, backoffCount: 1 });
-    expect(action?.type === 'crash-loop' && action.reason).toContain('exited with code 1');
+    expect(action?.type === 'crash-loop' && action.reason).toContain('exited with exit code 1 and was not restarted');
     expect(action?.type === 'crash-loop' && action.backoffUntil).toEqual(new Date(NOW.getTime() + policy.initialBackoffMs));
   });
 
