@@ -48,6 +48,8 @@ export class PackageCatalog {
       wrote = true;
     }
     const botId = botIdOfCodeKey(code.key);
+    // An intact sidecar of the same content stays: re-uploading is a no-op.
+    if (!wrote && (await this.find(botId, code.sha256, signal))) return false;
     const body = Buffer.from(JSON.stringify(sidecar));
     await this.objects.put(objectKeys.codeManifest(botId, code.sha256), body, body.length, signal);
     return wrote;

@@ -40,11 +40,23 @@ describe('uploadPackage', () => {
     expect(first.stored).toBe(true);
     expect(await h.keys()).toEqual([objectKeys.codeManifest(id, first.code.sha256), first.code.key].sort());
     const modified = (await h.objects.stat(first.code.key))?.modifiedAt;
+    const sidecarModified = (await h.objects.stat(objectKeys.codeManifest(id, first.code.sha256)))?.modifiedAt;
 
     const again = await h.registry.uploadPackage(id, file);
     expect(again.code).toEqual(first.code);
     expect(again.stored).toBe(false);
     expect((await h.objects.stat(first.code.key))?.modifiedAt).toEqual(modified);
+    expect((await h.objects.stat(objectKeys.codeManifest(id, first.code.sha256)))?.modifiedAt).toEqual(sidecarModified);
+  });
+
+  it('a sidecar lost after the archive was written (crash between the two) is rewritten by the next upload', async () => {
+    const id = uniqueId();
+    const file = await writeTarGz(h.scratch('p.tar.gz'), PYTHON_BOT);
+    const { code } = await h.registry.uploadPackage(id, file);
+    await h.objects.delete(objectKeys.codeManifest(id, code.sha256));
+    await expect(h.registry.applySpec({ id, code })).rejects.toBeInstanceOf(ValidationError);
+    await h.registry.uploadPackage(id, file);
+    expect((await h.registry.applySpec({ id, code })).op).toBe('created');
   });
 
   it('accepts a zip and reports the bot-config.yaml manifest', async () => {
