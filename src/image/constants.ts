@@ -4,7 +4,7 @@ import { CONTAINER_PATHS } from '../domain/daemon-contract.js';
 export const IMAGE_REPOSITORY = 'berth-bot';
 
 /** Bump when the image's layout changes, so existing images are not reused. */
-export const BUILDER_VERSION = '1';
+export const BUILDER_VERSION = '2';
 
 export const DAEMON_FILES = { bundle: 'berth-daemon.mjs', bootstrap: 'bootstrap.sh' } as const;
 

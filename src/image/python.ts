@@ -51,7 +51,8 @@ export function prunedFromStdlib(rel: string, isDirectory: boolean): boolean {
   if (parts.includes('__pycache__') && !isDirectory && !/\.cpython-311\.pyc$/.test(parts.at(-1) ?? '')) return true;
   if (top.startsWith('config-3')) return true; // static libpython and Makefiles for building C extensions
   if ((top === 'site-packages' || top === 'dist-packages') && parts.length > 1) return true;
-  if (isDirectory && (parts.at(-1) === 'tests' || parts.at(-1) === 'idle_test')) return true;
+  // Test suites nested in packages (ctypes/test, unittest/test, distutils/tests, …).
+  if (isDirectory && ['test', 'tests', 'idle_test'].includes(parts.at(-1) ?? '')) return true;
   return false;
 }
 
