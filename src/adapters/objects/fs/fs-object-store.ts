@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, type Dirent } from 'node:fs';
 import { access, open, readdir, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { addAbortSignal, type Readable } from 'node:stream';
+import { Transform, addAbortSignal, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { CONTAINER_PATHS, DAEMON_ENV } from '../../../domain/daemon-contract.js';
 import { BerthError, ConflictError, UnavailableError, ValidationError, errorMessage } from '../../../domain/errors.js';
 import type { DaemonObjectAccess, ObjectInfo, ObjectStore } from '../../../ports/objects.js';
@@ -67,7 +68,6 @@ export class FsObjectStore implements ObjectStore {
       throw ValidationError.single('size', 'must be a non-negative whole number');
     }
     signal?.throwIfAborted();
-    if (signal && !Buffer.isBuffer(body)) addAbortSignal(signal, body);
     const target = this.pathOf(key);
     const dir = path.dirname(target);
     for (let attempt = 1; ; attempt++) {
@@ -96,10 +96,16 @@ export class FsObjectStore implements ObjectStore {
   ): Promise<void> {
     let closed = false;
     try {
-      const written = Buffer.isBuffer(body) ? await writeBuffer(handle, body, size) : await writeStream(handle, body, size, signal);
-      if (size !== undefined && written !== size) throw sizeMismatch(key, size, written);
+      if (Buffer.isBuffer(body)) {
+        if (size !== undefined && body.length !== size) throw sizeMismatch(key, size, body.length);
+        await handle.writeFile(body);
+        await handle.sync();
+      } else {
+        // The stream fsyncs and closes the handle once everything is written.
+        const written = await writeStream(key, handle, body, size, signal);
+        if (size !== undefined && written !== size) throw sizeMismatch(key, size, written);
+      }
       signal?.throwIfAborted();
-      await handle.sync();
       closed = true;
       await handle.close();
       await this.ownership.adoptFile(temp);
@@ -286,36 +292,43 @@ interface WalkedFile {
   readonly temp: boolean;
 }
 
-async function writeBuffer(handle: FileHandle, body: Buffer, size: number | undefined): Promise<number> {
-  if (size !== undefined && body.length !== size) return body.length;
-  await handle.writeFile(body);
-  return body.length;
-}
-
-/** Chunk by chunk, so a large object never sits in memory; stops early once `size` is exceeded. */
-async function writeStream(handle: FileHandle, body: Readable, size: number | undefined, signal: AbortSignal | undefined): Promise<number> {
+/**
+ * Piped chunk by chunk in flowing mode, so a large object never sits in memory (an async
+ * iterator would read() in paused mode and concatenate whatever is buffered); stops as
+ * soon as `size` is exceeded.
+ */
+async function writeStream(
+  key: string,
+  handle: FileHandle,
+  body: Readable,
+  size: number | undefined,
+  signal: AbortSignal | undefined,
+): Promise<number> {
   let written = 0;
-  for await (const chunk of body) {
-    signal?.throwIfAborted();
-    const bytes: Buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
-    written += bytes.length;
-    if (size !== undefined && written > size) return written;
-    await writeFully(handle, bytes);
-  }
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      written += chunk.length;
+      if (size !== undefined && written > size) done(sizeMismatch(key, size, written));
+      else done(null, chunk);
+    },
+  });
+  // `flush`: fsync before the stream closes the handle (with autoClose off, the stream would
+  // keep a reference that makes handle.close() wait forever).
+  const sink = handle.createWriteStream({ flush: true });
+  await pipeline(body, counter, sink, signal ? { signal } : {});
   return written;
-}
-
-async function writeFully(handle: FileHandle, bytes: Buffer): Promise<void> {
-  let offset = 0;
-  while (offset < bytes.length) {
-    const { bytesWritten } = await handle.write(bytes, offset, bytes.length - offset);
-    offset += bytesWritten;
-  }
 }
 
 /** Makes the rename durable: the directory entry itself is flushed. */
 async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+  let handle: FileHandle;
+  try {
+    handle = await open(dir, 'r');
+  } catch (err) {
+    // A concurrent delete already removed the object and pruned its directory.
+    if (code(err) === 'ENOENT') return;
+    throw err;
+  }
   try {
     await handle.sync();
   } finally {
@@ -344,11 +357,14 @@ async function fsCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Our own errors and aborts pass through; file-system errors become typed errors. */
+/**
+ * File-system errors become typed errors. Everything else passes through unchanged: our own
+ * errors, aborts, and failures of the caller's source stream (not the store's fault).
+ */
 function mapFsError(what: string, err: unknown): Error {
   if (err instanceof BerthError) return err;
-  if (err instanceof Error && err.name === 'AbortError') return err;
   const c = code(err);
+  if (err instanceof Error && (typeof c !== 'string' || !('syscall' in err))) return err;
   if (c === 'ENOTDIR' || c === 'EISDIR' || c === 'EEXIST') {
     return new ConflictError(`${what}: a key and a prefix collide (${errorMessage(err)})`, { cause: err });
   }
