@@ -217,7 +217,8 @@ async function startApi(config: ServerConfig, deps: ApiDeps): Promise<string> {
     ...(config.apiToken ? { token: config.apiToken } : {}),
     bodyLimitBytes: PACKAGE_BODY_LIMIT_BYTES,
     uploadDir,
-    logger: logger.child({ component: 'api' }),
+    // fastify logs every request at info; that is noise unless someone is debugging.
+    logger: logger.child({ component: 'api' }, { level: ['debug', 'trace'].includes(config.logLevel) ? config.logLevel : maxLevel(config.logLevel, 'warn') }),
     version: VERSION,
   });
   deps.closers.push(() => app.close());
@@ -245,6 +246,13 @@ async function health(deps: ApiDeps): Promise<DependencyHealth[]> {
     ].filter((p): p is Promise<DependencyHealth> => p !== undefined),
   );
   return [...fromService, ...extra].sort((a, b) => a.name.localeCompare(b.name));
+}
+
+const LEVEL_ORDER = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+function maxLevel(a: string, b: string): string {
+  const rank = (l: string) => LEVEL_ORDER.indexOf(l as (typeof LEVEL_ORDER)[number]);
+  return rank(a) >= rank(b) ? a : b;
 }
 
 function readPackageVersion(): string {

@@ -1,0 +1,193 @@
+/**
+ * The CLI against the real API, started by the composition root in its `api` role on the
+ * embedded adapters (SQLite, filesystem objects, in-process bus) — no runtime, so nothing
+ * runs; what is checked is what the CLI sends, prints and exits with.
+ */
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../src/config/index.js';
+import type { CliContext } from '../../../src/cli/context.js';
+import { archiveTools } from '../../../src/cli/package-tools.js';
+import { buildProgram } from '../../../src/cli/program.js';
+import { reportError } from '../../../src/cli/report.js';
+import { silentAnnounce, startServer, type RunningServer } from '../../../src/server/index.js';
+
+const examples = fileURLToPath(new URL('../../../examples/', import.meta.url));
+let dir: string;
+let server: RunningServer;
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'berth-cli-'));
+  const config = loadConfig({ env: {}, cwd: dir, flags: { listen: '127.0.0.1:0', logLevel: 'silent' } });
+  server = await startServer(config, { role: 'api', announce: silentAnnounce });
+});
+
+afterAll(async () => {
+  await server?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Run {
+  readonly code: number;
+  readonly out: string;
+  readonly err: string;
+}
+
+async function berth(...args: string[]): Promise<Run> {
+  let out = '';
+  let err = '';
+  const ctx: CliContext = {
+    io: { out: (t) => void (out += t), err: (t) => void (err += t) },
+    env: { BERTH_API: server.url },
+    cwd: dir,
+    now: () => new Date(),
+    signal: new AbortController().signal,
+  };
+  const program = buildProgram(ctx, { tools: archiveTools });
+  let code = 0;
+  try {
+    await program.parseAsync(args, { from: 'user' });
+  } catch (e) {
+    code = reportError(e, ctx.io.err);
+  }
+  return { code, out, err };
+}
+
+describe('berth CLI over the API', () => {
+  it('deploys a directory: id from the directory name, runtime and entrypoint from its files', async () => {
+    const run = await berth('deploy', path.join(examples, 'python-counter'), '--config', '{"interval_seconds": 2}', '--env', 'GREETING=hi');
+    expect(run.err).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.out).toMatch(/^created python-counter from python-counter \(python3\.11 main\.py, code [0-9a-f]+\)/);
+  });
+
+  it('redeploying the same package is "unchanged" and keeps config and env it was not given again', async () => {
+    const run = await berth('deploy', path.join(examples, 'python-counter'), '--json');
+    expect(run.code).toBe(0);
+    const outcome = JSON.parse(run.out);
+    expect(outcome.op).toBe('unchanged');
+    expect(outcome.bot.config).toEqual({ interval_seconds: 2 });
+    expect(outcome.bot.env).toEqual({ GREETING: 'hi' });
+  });
+
+  it('a changed config is an update', async () => {
+    const run = await berth('deploy', path.join(examples, 'python-counter'), '--config', '{"interval_seconds": 3}');
+    expect(run.out).toMatch(/^updated python-counter \(python3\.11 main\.py, code [0-9a-f]+, generation 2\)/);
+  });
+
+  it('takes the id of a the0 package from bot-config.yaml', async () => {
+    const run = await berth('deploy', path.join(examples, 'the0-python'), '--disabled');
+    expect(run.code).toBe(0);
+    expect(run.out).toMatch(/^created the0-python .*, disabled/);
+  });
+
+  it('deploys a .tar.gz and a given id', async () => {
+    const packed = await archiveTools.packDirectory(path.join(examples, 'node-counter'));
+    const file = path.join(dir, 'node-counter.tar.gz');
+    writeFileSync(file, packed.body);
+    const run = await berth('deploy', file, '--id', 'nc-1', '--name', 'Node counter');
+    expect(run.code).toBe(0);
+    expect(run.out).toMatch(/^created nc-1 from node-counter\.tar\.gz \(nodejs20 main\.mjs/);
+  });
+
+  it('ls prints an aligned table, --json the views', async () => {
+    const table = await berth('ls');
+    const lines = table.out.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^ID\s+NAME\s+KIND\s+RUNTIME\s+STATE\s+RESTARTS\s+LAST EXIT\s+VERSION\s+AGE$/);
+    expect(lines.slice(1).map((l) => l.split(/\s+/)[0])).toEqual(['nc-1', 'python-counter', 'the0-python']);
+    const stateColumn = lines[0]!.indexOf('STATE');
+    expect(lines[3]!.slice(stateColumn).startsWith('disabled')).toBe(true);
+    expect(lines[2]!.slice(stateColumn).startsWith('pending')).toBe(true);
+    const json = JSON.parse((await berth('ls', '--json')).out);
+    expect(json.map((v: { bot: { id: string } }) => v.bot.id)).toEqual(['nc-1', 'python-counter', 'the0-python']);
+  });
+
+  it('inspect shows settings; state and logs say there is nothing yet', async () => {
+    const inspect = await berth('inspect', 'the0-python');
+    expect(inspect.out).toMatch(/^package\s+bot-config\.yaml \(the0 format\)$/m);
+    expect(inspect.out).toMatch(/^enabled\s+false$/m);
+    const state = await berth('state', 'python-counter');
+    expect(state.code).toBe(0);
+    expect(state.out).toMatch(/has no persisted state yet/);
+    const logs = await berth('logs', 'python-counter', '--tail', '5', '--since', '1h');
+    expect(logs).toEqual({ code: 0, out: '', err: '' });
+  });
+
+  it('enable and disable report whether anything changed', async () => {
+    expect((await berth('enable', 'the0-python')).out).toMatch(/^the0-python enabled/);
+    expect((await berth('enable', 'the0-python')).out).toBe('the0-python was already enabled\n');
+    expect((await berth('disable', 'the0-python')).out).toMatch(/^the0-python disabled/);
+  });
+
+  it('API errors are one line with the field issues, and a non-zero exit', async () => {
+    const bad = await berth('deploy', path.join(examples, 'python-counter'), '--id', 'pc2', '--runtime', 'cobol');
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/^berth: PUT \/v1\/bots\/pc2 failed: .*unknown runtime/);
+    expect(bad.err).toMatch(/\n  runtime: unknown runtime "cobol"/);
+    const missing = await berth('inspect', 'nope');
+    expect(missing.code).toBe(1);
+    expect(missing.err).toBe('berth: GET /v1/bots/nope failed: bot "nope" does not exist\n');
+  });
+
+  it('a package without a recognisable entrypoint is refused by name', async () => {
+    const pkg = path.join(dir, 'empty-bot');
+    mkdirSync(pkg);
+    writeFileSync(path.join(pkg, 'README.md'), 'nothing to run');
+    const run = await berth('deploy', pkg);
+    expect(run.code).toBe(1);
+    expect(run.err).toMatch(/entrypoint/);
+  });
+
+  it('usage errors exit 2 before anything is uploaded', async () => {
+    const run = await berth('deploy', path.join(examples, 'node-counter'), '--id', 'x1', '--env', 'NOVALUE');
+    expect(run.code).toBe(2);
+    expect(run.err).toMatch(/--env "NOVALUE"/);
+    expect((await berth('inspect', 'x1')).code).toBe(1);
+  });
+
+  it('rm removes the bot and its data', async () => {
+    const run = await berth('rm', 'nc-1');
+    expect(run.out).toMatch(/^nc-1 removed with its code, state and logs \(\d+ object\(s\)\)/);
+    expect((await berth('inspect', 'nc-1')).code).toBe(1);
+    const kept = await berth('rm', 'python-counter', '--keep-data');
+    expect(kept.out).toBe('python-counter removed; its code, state and logs were kept in the object store\n');
+  });
+});
+
+describe('berth CLI without a server', () => {
+  it('says how to start one', async () => {
+    const port = await closedPort();
+    let err = '';
+    const ctx: CliContext = {
+      io: { out: () => undefined, err: (t) => void (err += t) },
+      env: { BERTH_API: `http://127.0.0.1:${port}` },
+      cwd: dir,
+      now: () => new Date(),
+      signal: new AbortController().signal,
+    };
+    let code = 0;
+    try {
+      await buildProgram(ctx, { tools: archiveTools }).parseAsync(['ls'], { from: 'user' });
+    } catch (e) {
+      code = reportError(e, ctx.io.err);
+    }
+    expect(code).toBe(1);
+    expect(err).toContain(`no Berth server is answering at http://127.0.0.1:${port} (ECONNREFUSED). Start one with \`berth serve\``);
+  });
+});
+
+/** A port nothing listens on: one the OS just handed out and that was closed again. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
