@@ -238,3 +238,163 @@ async function openDir(path: string): Promise<void> {
   await mkdir(path, { recursive: true });
   await chmod(path, 0o777);
 }
+
+/**
+ * Fake-engine tests: what cannot be provoked on a shared real Engine — its event stream
+ * ending (dockerd restarting) — is played by a small HTTP server on a unix socket that
+ * answers the four endpoints involved. Everything else above runs on the real Engine.
+ */
+describe('DockerRuntime event stream and inspect cache (fake-engine tests)', () => {
+  interface FakeEngine {
+    readonly socket: string;
+    readonly eventRequests: URLSearchParams[];
+    inspects: number;
+    restartCount: number;
+    /** Open /events responses, newest last. */
+    readonly streams: import('node:http').ServerResponse[];
+    close(): Promise<void>;
+  }
+
+  const container = {
+    Id: 'c0ffee',
+    Names: ['/berth-fake'],
+    Labels: { [LABELS.managed]: 'true', [LABELS.bot]: 'fake', [LABELS.kind]: 'live', [LABELS.spec]: 'h', [LABELS.instance]: 'fake-instance' },
+    State: 'running',
+    Created: 1_700_000_000,
+  };
+
+  const event = (action: string, timeNano: bigint, extra: Record<string, string> = {}) =>
+    `{"Type":"container","Action":"${action}","Actor":{"ID":"c0ffee","Attributes":${JSON.stringify({ ...container.Labels, ...extra })}},"time":${timeNano / 1_000_000_000n},"timeNano":${timeNano}}\n`;
+
+  async function fakeEngine(): Promise<FakeEngine> {
+    const { createServer } = await import('node:http');
+    const dir = await mkdtemp(join(tmpdir(), 'berth-fake-engine-'));
+    const socket = join(dir, 'docker.sock');
+    const engine: FakeEngine = {
+      socket,
+      eventRequests: [],
+      inspects: 0,
+      restartCount: 0,
+      streams: [],
+      close: async () => {
+        for (const s of engine.streams) s.destroy();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+    const server = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://engine');
+      if (url.pathname === '/_ping') return void res.end('OK');
+      if (url.pathname === '/containers/json') {
+        res.setHeader('content-type', 'application/json');
+        return void res.end(JSON.stringify([container]));
+      }
+      if (url.pathname === '/containers/c0ffee/json') {
+        engine.inspects++;
+        res.setHeader('content-type', 'application/json');
+        return void res.end(
+          JSON.stringify({
+            Id: 'c0ffee',
+            Name: '/berth-fake',
+            Created: '2026-01-01T00:00:00.000000000Z',
+            RestartCount: engine.restartCount,
+            State: { Status: 'running', ExitCode: 1, StartedAt: '2026-01-01T00:00:01Z', FinishedAt: '2026-01-01T00:00:00.5Z' },
+            Config: { Labels: container.Labels },
+          }),
+        );
+      }
+      if (url.pathname === '/events') {
+        engine.eventRequests.push(url.searchParams);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.flushHeaders();
+        engine.streams.push(res);
+        return;
+      }
+      res.statusCode = 404;
+      res.end('{"message":"not here"}');
+    });
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    return engine;
+  }
+
+  let engine: FakeEngine;
+  let runtime: DockerRuntime;
+
+  beforeAll(async () => {
+    engine = await fakeEngine();
+  });
+
+  afterAll(async () => {
+    await runtime?.close();
+    await engine.close();
+  });
+
+  it('events split across chunks arrive once each; after the stream ends it reconnects with since and drops replays', async () => {
+    runtime = new DockerRuntime({ docker: new Docker({ socketPath: engine.socket }), instance: 'fake-instance', cacheInspects: false });
+    const seen: string[] = [];
+    const stream = runtime.watch((e) => seen.push(`${e.type}:${e.exitCode ?? ''}:${e.botId}:${e.kind}`));
+    try {
+      await waitFor('the first events request', () => engine.streams.length === 1);
+      const first = engine.eventRequests[0]!;
+      expect(JSON.parse(first.get('filters') ?? '{}')).toMatchObject({
+        type: ['container'],
+        label: [`${LABELS.managed}=true`, `${LABELS.instance}=fake-instance`],
+      });
+      const t1 = 1_800_000_000_000_000_000n;
+      const t2 = t1 + 5_000_000n;
+      const both = event('start', t1) + event('die', t2, { exitCode: '3' });
+      const cut = both.length - 20;
+      // Half an object in one chunk, the rest with an event that is not Berth's in the next.
+      engine.streams[0]!.write(both.slice(0, cut));
+      engine.streams[0]!.write(both.slice(cut) + '{"Type":"container","Action":"exec_start: sh","Actor":{"ID":"c0ffee","Attributes":{}}}\n');
+      await waitFor('two events', () => seen.length >= 2);
+      // dockerd restarts: the stream ends.
+      engine.streams[0]!.end();
+      await waitFor('a reconnect', () => engine.streams.length === 2, { timeoutMs: 10_000 });
+      const since = engine.eventRequests[1]!.get('since') ?? '';
+      expect(Number(since)).toBeGreaterThan(Number(t2 / 1_000_000n) / 1000 - 1);
+      expect(Number(since)).toBeLessThanOrEqual(Number(t2 / 1_000_000n) / 1000 + 0.001);
+      // The Engine replays from `since`: the die again, then something new.
+      engine.streams[1]!.write(event('die', t2, { exitCode: '3' }) + event('start', t2 + 1_000_000_000n));
+      await waitFor('the new event', () => seen.length >= 3);
+      expect(seen).toEqual(['start::fake:live', 'die:3:fake:live', 'start::fake:live']);
+    } finally {
+      stream.stop();
+      stream.stop();
+      await runtime.close();
+    }
+  });
+
+  it('list inspects once while events flow, again after an event, and every time while the stream is down', async () => {
+    engine.streams.splice(0).forEach((s) => s.destroy());
+    runtime = new DockerRuntime({ docker: new Docker({ socketPath: engine.socket }), instance: 'fake-instance' });
+    engine.inspects = 0;
+    engine.restartCount = 2;
+    expect((await runtime.list({}))[0]).toMatchObject({ id: 'c0ffee', restartCount: 2, exitCode: 1, state: 'running' });
+    await waitFor('the cache stream', () => engine.streams.length === 1);
+    const afterConnect = engine.inspects;
+    await runtime.list({});
+    await runtime.list({ kind: 'live' });
+    expect(await runtime.list({})).toHaveLength(1);
+    // Trusted cache: at most one inspect after connecting, however many lists.
+    expect(engine.inspects - afterConnect).toBeLessThanOrEqual(1);
+
+    engine.restartCount = 3;
+    const before = engine.inspects;
+    engine.streams[0]!.write(event('die', BigInt(Date.now()) * 1_000_000n, { exitCode: '1' }));
+    const relisted = await waitFor('the restart count from a fresh inspect', async () => {
+      const [c] = await runtime.list({});
+      return c?.restartCount === 3 ? c : undefined;
+    });
+    expect(relisted.id).toBe('c0ffee');
+    expect(engine.inspects).toBeGreaterThan(before);
+
+    // The stream breaks: nothing cached is trusted until it is back.
+    engine.streams[0]!.destroy();
+    await waitFor('the reconnect', () => engine.streams.length === 2, { timeoutMs: 10_000 });
+    engine.streams[1]!.destroy();
+    engine.restartCount = 4;
+    await waitFor('a fresh count while events may be missed', async () => (await runtime.list({}))[0]?.restartCount === 4);
+    await runtime.close();
+  });
+});
