@@ -6,6 +6,7 @@
 import Dockerode from 'dockerode';
 import { UnavailableError, errorMessage } from '../domain/errors.js';
 import type { ContainerRuntime } from '../ports/runtime.js';
+import { DockerRuntime } from '../adapters/runtime/docker/index.js';
 import { ProcessRuntime } from '../adapters/runtime/process/process-runtime.js';
 import type { ServerConfig } from '../config/load.js';
 import path from 'node:path';
@@ -59,14 +60,5 @@ export async function selectRuntime(config: ServerConfig): Promise<SelectedRunti
     }
     return { runtime: processRuntime(), fallbackReason: errorMessage(err).replace(/^runtime unavailable: /, '') };
   }
-  return { runtime: await dockerRuntime(docker, config.instance), docker };
-}
-
-type DockerRuntimeClass = new (options: { docker: Dockerode; instance: string }) => ContainerRuntime;
-
-/** Loaded on demand: the process runtime must work where the Docker adapter is not wanted. */
-async function dockerRuntime(docker: Dockerode, instance: string): Promise<ContainerRuntime> {
-  const specifier: string = '../adapters/runtime/docker/index.js';
-  const mod = (await import(specifier)) as { DockerRuntime: DockerRuntimeClass };
-  return new mod.DockerRuntime({ docker, instance });
+  return { runtime: new DockerRuntime({ docker, instance: config.instance }), docker };
 }
