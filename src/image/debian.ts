@@ -5,6 +5,7 @@
 import { access, mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { errorMessage } from '../domain/errors.js';
 import { run, tryRun } from './exec.js';
 
 export const PYTHON_PACKAGES = ['python3.11-minimal', 'libpython3.11-minimal', 'libpython3.11-stdlib'] as const;
@@ -132,7 +133,15 @@ export async function downloadDebs(
   if (missing.length) {
     const scratch = await mkdtemp(join(cacheDir, '.download-'));
     try {
-      await run('apt-get', ['download', ...missing.map((p) => `${p.name}=${p.version}`)], { cwd: scratch, signal });
+      try {
+        await run('apt-get', ['download', ...missing.map((p) => `${p.name}=${p.version}`)], { cwd: scratch, signal });
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        throw new Error(
+          `downloading Python 3.11 from Debian failed (stale package lists? run apt-get update; or set BERTH_IMAGE_PYTHON=local or a path to a python3.11): ${errorMessage(err)}`,
+          { cause: err },
+        );
+      }
       for (const file of await readdir(scratch)) {
         if (file.endsWith('.deb')) await rename(join(scratch, file), join(cacheDir, file));
       }

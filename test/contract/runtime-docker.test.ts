@@ -187,6 +187,16 @@ describe('DockerRuntime (Docker only)', () => {
     expect(await runtime.list({ botId: s.botId })).toEqual([]);
   });
 
+  it('start on a network that does not exist: NotFoundError naming the network, not the image', async (ctx) => {
+    ready(ctx);
+    const network = `berth-no-such-net-${randomBytes(3).toString('hex')}`;
+    const s = spec({ script: 'true', networkMode: network });
+    await expect(runtime.start(s)).rejects.toSatisfy(
+      (err) => err instanceof NotFoundError && err.message.includes(network) && !err.message.includes('berth image build'),
+    );
+    expect(await runtime.list({ botId: s.botId })).toEqual([]);
+  });
+
   it('a container that is created but cannot start is removed (no orphans)', async (ctx) => {
     ready(ctx);
     // Created fine, refused by runc at start: a directory cannot be mounted over a file.

@@ -168,7 +168,9 @@ export class DockerRuntime implements ContainerRuntime {
     } catch (err) {
       const status = statusOf(err);
       if (status === 409) throw new ConflictError(`a container named ${spec.name} exists already`, { cause: err });
-      if (status === 404) throw new NotFoundError(`image ${spec.image} not found: build it with \`berth image build\``, { cause: err });
+      if (status === 404 && /image/i.test(errorMessage(err))) {
+        throw new NotFoundError(`image ${spec.image} not found: build it with \`berth image build\``, { cause: err });
+      }
       throw translate(err, `create container ${spec.name}`);
     }
     try {
