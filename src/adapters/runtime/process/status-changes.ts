@@ -10,7 +10,12 @@ import { containerNameOfEntry } from './layout.js';
  * Calls `onChange(name)` when container `name` may have changed and `onChange(undefined)` on
  * every poll tick. Returns a stop function (idempotent).
  */
-export function watchInstanceDir(instanceDir: string, pollMs: number, onChange: (name: string | undefined) => void): () => void {
+export function watchInstanceDir(
+  instanceDir: string,
+  pollMs: number,
+  onChange: (name: string | undefined) => void,
+  { keepAlive = false }: { keepAlive?: boolean } = {},
+): () => void {
   let watcher: FSWatcher | undefined;
   let stopped = false;
   const ensureWatcher = (): void => {
@@ -33,7 +38,8 @@ export function watchInstanceDir(instanceDir: string, pollMs: number, onChange: 
     ensureWatcher();
     onChange(undefined);
   }, pollMs);
-  poll.unref();
+  // A long-lived event stream must not keep a process alive; a pending wait must.
+  if (!keepAlive) poll.unref();
   return () => {
     stopped = true;
     clearInterval(poll);
@@ -72,9 +78,14 @@ export function untilStatus<T>(
       }
     };
     const onAbort = (): void => finish(() => reject(options.signal?.reason));
-    const stop = watchInstanceDir(instanceDir, options.pollMs ?? 200, (changed) => {
-      if (changed === undefined || changed === name) evaluate();
-    });
+    const stop = watchInstanceDir(
+      instanceDir,
+      options.pollMs ?? 200,
+      (changed) => {
+        if (changed === undefined || changed === name) evaluate();
+      },
+      { keepAlive: true },
+    );
     const timer =
       options.timeoutMs === undefined
         ? undefined
