@@ -9,6 +9,7 @@
  * deleted while the bot exists.
  */
 import { createReadStream } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isValidBotId, parseBotSpec, type Bot, type BotSpec, type CodeRef } from '../../domain/bot.js';
 import { ConflictError, NotFoundError, ValidationError, errorMessage, type FieldIssue } from '../../domain/errors.js';
 import { subjects, type BotChangedEvent } from '../../domain/events.js';
@@ -35,6 +36,16 @@ export interface BotRegistryOptions<L> {
   readonly onWarning?: (message: string, err?: unknown) => void;
   /** Conditional-write attempts before giving up with ConflictError. */
   readonly maxWriteAttempts?: number;
+  /**
+   * How long `remove` waits for the services to take the bot's container down before it
+   * deletes the bot's objects (the container's final sync would write state and logs
+   * again). After that, the objects are deleted anyway and once more when it is gone.
+   */
+  readonly removeWaitMs?: number;
+  /** How often `remove` looks at the observed status while it waits. */
+  readonly removePollMs?: number;
+  /** How long a deferred purge keeps waiting for the container to go. */
+  readonly latePurgeMs?: number;
 }
 
 export interface UploadResult {
@@ -60,9 +71,17 @@ export interface RemoveResult {
   readonly keptData: boolean;
   /** Objects deleted under the bot's prefixes. */
   readonly objectsDeleted: number;
+  /**
+   * False when the container was still up when the wait ended: what its final sync writes
+   * is deleted later, once the services report it gone.
+   */
+  readonly containerGone: boolean;
 }
 
 const DEFAULT_WRITE_ATTEMPTS = 5;
+export const REMOVE_DEFAULTS = { waitMs: 20_000, pollMs: 200, latePurgeMs: 10 * 60_000 } as const;
+/** What a container writes; code is only ever written by uploads. */
+const CONTAINER_WRITTEN_PREFIXES = [objectKeys.statePrefix, objectKeys.logsPrefix, objectKeys.runsPrefix] as const;
 
 export class BotRegistry<L = unknown> {
   private readonly store: DesiredStateStore;
@@ -75,6 +94,10 @@ export class BotRegistry<L = unknown> {
   private readonly maxWriteAttempts: number;
   private readonly catalog: PackageCatalog;
   private readonly lock = new KeyedLock();
+  private readonly removeWaitMs: number;
+  private readonly removePollMs: number;
+  private readonly latePurgeMs: number;
+  private readonly background = new AbortController();
 
   constructor(options: BotRegistryOptions<L>) {
     this.store = options.store;
@@ -86,6 +109,14 @@ export class BotRegistry<L = unknown> {
     this.onWarning = options.onWarning ?? (() => undefined);
     this.maxWriteAttempts = options.maxWriteAttempts ?? DEFAULT_WRITE_ATTEMPTS;
     this.catalog = new PackageCatalog(options.objects);
+    this.removeWaitMs = options.removeWaitMs ?? REMOVE_DEFAULTS.waitMs;
+    this.removePollMs = options.removePollMs ?? REMOVE_DEFAULTS.pollMs;
+    this.latePurgeMs = options.latePurgeMs ?? REMOVE_DEFAULTS.latePurgeMs;
+  }
+
+  /** Stops deferred purges. Idempotent. */
+  close(): void {
+    this.background.abort();
   }
 
   /** Inspects the archive in `file` (rejecting hostile ones) and stores it for `botId`. */
@@ -150,21 +181,24 @@ export class BotRegistry<L = unknown> {
   }
 
   /**
-   * Deletes the record (the services remove the container on the event or their next
-   * pass, and clear its observed status), then, unless `keepData`, every object of the bot.
+   * Deletes the record; the services stop and remove the container on the event (or their
+   * next pass) and then clear its observed status. Unless `keepData`, the bot's objects
+   * are deleted once that has happened, so the container's final sync cannot write state
+   * or logs back after them; the wait is bounded (see `removeWaitMs`).
    */
   async remove(id: string, options: { keepData?: boolean } = {}, signal?: AbortSignal): Promise<RemoveResult> {
     assertBotId(id);
     return this.lock.run(id, async () => {
       const current = await this.store.getBot(id, signal);
-      if (!current) throw new NotFoundError(`bot ${JSON.stringify(id)} does not exist`);
-      if (!(await this.store.deleteBot(id, signal))) throw new NotFoundError(`bot ${JSON.stringify(id)} does not exist`);
+      if (!current || !(await this.store.deleteBot(id, signal))) throw new NotFoundError(`bot ${JSON.stringify(id)} does not exist`);
+      // From here on the caller going away must not leave the removal half done: no signal.
       await this.publish({ id, generation: current.generation + 1, op: 'deleted' });
+      if (options.keepData) return { id, keptData: true, objectsDeleted: 0, containerGone: await this.containerGone(id) };
+      const containerGone = await this.waitForContainerGone(id);
       let objectsDeleted = 0;
-      if (!options.keepData) {
-        for (const prefix of botPrefixes(id)) objectsDeleted += await this.objects.deletePrefix(prefix, signal);
-      }
-      return { id, keptData: options.keepData === true, objectsDeleted };
+      for (const prefix of botPrefixes(id)) objectsDeleted += await this.objects.deletePrefix(prefix);
+      if (!containerGone) void this.purgeWhenGone(id);
+      return { id, keptData: false, objectsDeleted, containerGone };
     });
   }
 
@@ -177,6 +211,39 @@ export class BotRegistry<L = unknown> {
 
   async list(signal?: AbortSignal): Promise<Bot[]> {
     return this.store.listBots({}, signal);
+  }
+
+  /** The services clear the status once the container is gone; a status without a container means none runs. */
+  private async containerGone(id: string, signal?: AbortSignal): Promise<boolean> {
+    const status = await this.store.getStatus(id, signal);
+    return status === null || status.containerId === undefined;
+  }
+
+  private async waitForContainerGone(id: string): Promise<boolean> {
+    const deadline = Date.now() + this.removeWaitMs;
+    for (;;) {
+      if (await this.containerGone(id)) return true;
+      if (Date.now() >= deadline) return false;
+      await sleep(this.removePollMs);
+    }
+  }
+
+  /** Deletes what a slow container's final sync wrote after `remove` returned, unless the bot is back. */
+  private async purgeWhenGone(id: string): Promise<void> {
+    const signal = this.background.signal;
+    const deadline = Date.now() + this.latePurgeMs;
+    try {
+      while (!(await this.containerGone(id, signal))) {
+        if (Date.now() >= deadline) return this.onWarning(`objects of removed bot ${id} may be left: its container did not go away`);
+        await sleep(this.removePollMs, undefined, { signal, ref: false });
+      }
+      await this.lock.run(id, async () => {
+        if (await this.store.getBot(id, signal)) return; // deployed again meanwhile: its data now
+        for (const prefix of CONTAINER_WRITTEN_PREFIXES) await this.objects.deletePrefix(prefix(id), signal);
+      });
+    } catch (err) {
+      if (!signal.aborted) this.onWarning(`deferred purge of removed bot ${id} failed: ${errorMessage(err)}`, err);
+    }
   }
 
   private async resolvePackage(id: string, code: unknown, signal?: AbortSignal): Promise<PackageSidecar> {

@@ -6,6 +6,7 @@ import type { DesiredStateStore } from '../../../src/ports/store.js';
 import { BotRegistry } from '../../../src/core/registry/bot-registry.js';
 import { PYTHON_BOT, THE0_BOT, writeTarGz, zipBuffer } from './fixtures.js';
 import { flushEvents, openHarness, type Harness } from './harness.js';
+import { waitFor } from '../../support/wait.js';
 import { writeFile } from 'node:fs/promises';
 
 let h: Harness;
@@ -285,6 +286,44 @@ describe('setEnabled, remove, get, list', () => {
     await flushEvents(h.events);
     expect(h.changed.at(-1)).toEqual({ id, generation: 2, op: 'deleted' });
     await expect(h.registry.remove(id)).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('remove waits for the container to go before deleting objects, so its final sync leaves nothing behind', async () => {
+    const id = uniqueId();
+    await h.registry.applySpec({ id, code: await upload(id) });
+    await h.store.writeStatus({ botId: id, phase: 'running', containerId: 'c-1', restartCount: 0, updatedAt: new Date().toISOString() });
+    let resolved = false;
+    const removing = h.registry.remove(id).then((r) => {
+      resolved = true;
+      return r;
+    });
+    await waitFor('the record to be deleted', async () => (await h.store.getBot(id)) === null);
+    expect(resolved).toBe(false);
+    // The container's final sync, then the service removes it and clears the status.
+    await h.objects.put(objectKeys.state(id), Buffer.from('final'));
+    await h.objects.put(objectKeys.logChunk(id, Date.now(), 9), Buffer.from('{}\n'));
+    await h.store.deleteStatus(id);
+    const result = await removing;
+    expect(result).toMatchObject({ containerGone: true, keptData: false });
+    expect((await h.keys()).filter((k) => k.includes(`/${id}/`))).toEqual([]);
+  });
+
+  it('when the container outlives the wait, what its final sync writes later is deleted once it is gone', async () => {
+    const quick = await openHarness({ removeWaitMs: 50 });
+    try {
+      const id = uniqueId();
+      const file = await writeTarGz(quick.scratch('p.tar.gz'), PYTHON_BOT);
+      await quick.registry.applySpec({ id, code: (await quick.registry.uploadPackage(id, file)).code });
+      await quick.store.writeStatus({ botId: id, phase: 'running', containerId: 'c-2', restartCount: 0, updatedAt: new Date().toISOString() });
+      const result = await quick.registry.remove(id);
+      expect(result.containerGone).toBe(false);
+      expect(await quick.keys()).toEqual([]);
+      await quick.objects.put(objectKeys.state(id), Buffer.from('late final sync'));
+      await quick.store.deleteStatus(id);
+      await waitFor('the late state to be purged', async () => (await quick.keys()).length === 0);
+    } finally {
+      await quick.close();
+    }
   });
 
   it('remove with keepData keeps state and logs', async () => {

@@ -32,7 +32,13 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function openHarness(options: { limits?: Partial<PackageLimits>; now?: () => Date } = {}): Promise<Harness> {
+export interface HarnessOptions {
+  readonly limits?: Partial<PackageLimits>;
+  readonly now?: () => Date;
+  readonly removeWaitMs?: number;
+}
+
+export async function openHarness(options: HarnessOptions = {}): Promise<Harness> {
   const dir = await mkdtemp(path.join(tmpdir(), 'berth-registry-test-'));
   const store = openStore(`sqlite:${path.join(dir, 'berth.db')}`);
   const objects = openObjectStore(`file:${path.join(dir, 'objects')}`);
@@ -48,6 +54,8 @@ export async function openHarness(options: { limits?: Partial<PackageLimits>; no
     limits: options.limits ?? {},
     inspect: (file, limits) => inspectPackage(file, limits),
     ...(options.now ? { clock: options.now } : {}),
+    removeWaitMs: options.removeWaitMs ?? 5_000,
+    removePollMs: 20,
   });
   return {
     dir,
@@ -63,6 +71,7 @@ export async function openHarness(options: { limits?: Partial<PackageLimits>; no
     },
     scratch: (name) => path.join(dir, name),
     async close() {
+      registry.close();
       await events.close();
       await store.close();
       await objects.close();
