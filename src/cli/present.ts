@@ -36,7 +36,7 @@ export function inspectText(view: BotView, now: Date): string {
     ['runtime', bot.runtime],
     ['entrypoint', bot.entrypoint],
     ['package', bot.flavor === 'the0' ? 'bot-config.yaml (the0 format)' : 'berth'],
-    ['code', `${bot.code.version} (sha256 ${bot.code.sha256.slice(0, 12)}…, ${bot.code.size} bytes, ${bot.code.format})`],
+    ['code', `${bot.code.sha256.startsWith(bot.code.version) ? '' : `${bot.code.version}, `}sha256 ${bot.code.sha256.slice(0, 12)}…, ${bot.code.size} bytes, ${bot.code.format}`],
     ['enabled', String(bot.enabled)],
     ['state', state],
     ['restarts', String(status?.restartCount ?? 0)],

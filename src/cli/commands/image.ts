@@ -21,7 +21,7 @@ export async function imageBuild(ctx: CliContext, flags: ImageBuildFlags): Promi
   const docker = new Dockerode();
   await pingDocker(docker);
   const started = Date.now();
-  ctx.io.err(`berth: building the bot image (${method === 'offline' ? 'offline, from local files and Debian packages' : 'from the Dockerfile; needs a registry'})\n`);
+  ctx.io.err(`berth: bot image: building it unless it is up to date (${method === 'offline' ? 'offline, from local files and Debian packages' : 'from the Dockerfile; needs a registry'})\n`);
   const built = await buildBotImage({
     docker,
     method,

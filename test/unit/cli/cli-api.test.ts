@@ -127,7 +127,7 @@ describe('berth CLI over the API', () => {
     const bad = await berth('deploy', path.join(examples, 'python-counter'), '--id', 'pc2', '--runtime', 'cobol');
     expect(bad.code).toBe(1);
     expect(bad.err).toMatch(/^berth: PUT \/v1\/bots\/pc2 failed: .*unknown runtime/);
-    expect(bad.err).toMatch(/\n  runtime: unknown runtime "cobol"/);
+    expect(bad.err).toMatch(/\n {2}runtime: unknown runtime "cobol"/);
     const missing = await berth('inspect', 'nope');
     expect(missing.code).toBe(1);
     expect(missing.err).toBe('berth: GET /v1/bots/nope failed: bot "nope" does not exist\n');
