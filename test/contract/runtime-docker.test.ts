@@ -12,7 +12,7 @@ import { DockerRuntime } from '../../src/adapters/runtime/docker/index.js';
 import { NotFoundError, UnavailableError } from '../../src/domain/errors.js';
 import { LABELS, type ContainerRuntime, type ContainerSpec } from '../../src/ports/runtime.js';
 import Docker from 'dockerode';
-import { dockerSkipReason, ensureTestImage, testDocker } from '../support/image.js';
+import { dockerUnavailableReason, ensureTestImage, requireDocker, testDocker } from '../support/image.js';
 import { waitFor } from '../support/wait.js';
 import { runtimeContract, type RuntimeHarness } from './runtime.contract.js';
 
@@ -46,32 +46,39 @@ async function makeHarness(): Promise<RuntimeHarness> {
   };
 }
 
-runtimeContract('docker', makeHarness, { skipReason: dockerSkipReason });
+runtimeContract('docker', makeHarness, { precondition: requireDocker });
 
 describe('DockerRuntime (Docker only)', () => {
-  let skip: string | undefined;
   let image = '';
   const instance = instanceName();
-  let runtime: DockerRuntime;
+  let shared: DockerRuntime | undefined;
   let scratch = '';
+  let prepError: unknown;
 
+  // The image is built here, under the hook timeout; a failure is rethrown by each test.
   beforeAll(async () => {
-    skip = await dockerSkipReason();
-    if (skip) return;
-    image = await ensureTestImage();
-    runtime = new DockerRuntime({ docker: testDocker(), instance });
-    scratch = await mkdtemp(join(tmpdir(), 'berth-rt-docker-'));
+    if (await dockerUnavailableReason()) return;
+    try {
+      image = await ensureTestImage();
+    } catch (err) {
+      prepError = err;
+    }
   });
 
   afterAll(async () => {
-    if (skip) return;
+    if (await dockerUnavailableReason()) return;
     await removeInstance(instance);
-    await runtime.close();
-    await rm(scratch, { recursive: true, force: true });
+    await shared?.close();
+    if (scratch) await rm(scratch, { recursive: true, force: true });
   });
 
-  const ready = (ctx: TestContext): void => {
-    if (skip) ctx.skip(skip);
+  /** Skips (or, under BERTH_REQUIRE_DOCKER=1, fails) without an Engine; builds the image once. */
+  const ready = async (ctx: TestContext): Promise<DockerRuntime> => {
+    await requireDocker(ctx);
+    if (prepError || !image) throw prepError ?? new Error('the bot image was not built');
+    scratch ||= await mkdtemp(join(tmpdir(), 'berth-rt-docker-'));
+    shared ??= new DockerRuntime({ docker: testDocker(), instance });
+    return shared;
   };
 
   const spec = (overrides: Partial<ContainerSpec> & { script: string }): ContainerSpec => {
@@ -97,7 +104,7 @@ describe('DockerRuntime (Docker only)', () => {
   };
 
   it('inspect shows init, no-new-privileges, dropped capabilities, limits, log config, network mode, stop signal', async (ctx) => {
-    ready(ctx);
+    const runtime = await ready(ctx);
     const s = spec({ script: 'exec sleep 600', networkMode: 'host' });
     const c = await runtime.start(s);
     const info = await testDocker().getContainer(c.id).inspect();
@@ -127,7 +134,7 @@ describe('DockerRuntime (Docker only)', () => {
   });
 
   it('the process in the container has only the granted capabilities and cannot gain more', async (ctx) => {
-    ready(ctx);
+    const runtime = await ready(ctx);
     const c = await runtime.start(spec({ script: "grep -E '^(CapBnd|CapEff|NoNewPrivs)' /proc/self/status; exec sleep 600" }));
     const lines = await waitFor('the status lines', async () => {
       const out = await runtime.tail(c.id, 10);
@@ -142,7 +149,7 @@ describe('DockerRuntime (Docker only)', () => {
   });
 
   it('network mode none leaves only loopback', async (ctx) => {
-    ready(ctx);
+    const runtime = await ready(ctx);
     const c = await runtime.start(spec({ script: 'ls /sys/class/net; exec sleep 600', networkMode: 'none' }));
     const lines = await waitFor('the interface list', async () => {
       const out = await runtime.tail(c.id, 10);
@@ -152,7 +159,7 @@ describe('DockerRuntime (Docker only)', () => {
   });
 
   it('bind mounts: read-only is honoured, read-write is writable', async (ctx) => {
-    ready(ctx);
+    const runtime = await ready(ctx);
     const ro = join(scratch, `ro-${randomBytes(3).toString('hex')}`);
     const rw = join(scratch, `rw-${randomBytes(3).toString('hex')}`);
     await Promise.all([openDir(ro), openDir(rw)]);
@@ -181,14 +188,14 @@ describe('DockerRuntime (Docker only)', () => {
   });
 
   it('start with an image that does not exist: NotFoundError naming the image, nothing left behind', async (ctx) => {
-    ready(ctx);
+    const runtime = await ready(ctx);
     const s = spec({ script: 'true', image: `berth-bot:missing-${randomBytes(3).toString('hex')}` });
     await expect(runtime.start(s)).rejects.toSatisfy((err) => err instanceof NotFoundError && err.message.includes(s.image));
     expect(await runtime.list({ botId: s.botId })).toEqual([]);
   });
 
   it('start on a network that does not exist: NotFoundError naming the network, not the image', async (ctx) => {
-    ready(ctx);
+    const runtime = await ready(ctx);
     const network = `berth-no-such-net-${randomBytes(3).toString('hex')}`;
     const s = spec({ script: 'true', networkMode: network });
     await expect(runtime.start(s)).rejects.toSatisfy(
@@ -198,7 +205,7 @@ describe('DockerRuntime (Docker only)', () => {
   });
 
   it('a container that is created but cannot start is removed (no orphans)', async (ctx) => {
-    ready(ctx);
+    const runtime = await ready(ctx);
     // Created fine, refused by runc at start: a directory cannot be mounted over a file.
     const dir = join(scratch, `over-file-${randomBytes(3).toString('hex')}`);
     await openDir(dir);
@@ -210,20 +217,20 @@ describe('DockerRuntime (Docker only)', () => {
   });
 
   it('tail of an unknown container: NotFoundError', async (ctx) => {
-    ready(ctx);
+    const runtime = await ready(ctx);
     await expect(runtime.tail(`missing-${randomBytes(4).toString('hex')}`, 5)).rejects.toBeInstanceOf(NotFoundError);
   });
 
-  it('ping against an Engine that is not there: UnavailableError("runtime")', async (ctx) => {
-    ready(ctx);
-    const nowhere = new DockerRuntime({ docker: new Docker({ socketPath: join(scratch, 'no-such.sock') }), instance });
+  it('ping and list against an Engine that is not there: UnavailableError("runtime")', async () => {
+    const socketPath = join(tmpdir(), `berth-no-engine-${randomBytes(4).toString('hex')}.sock`);
+    const nowhere = new DockerRuntime({ docker: new Docker({ socketPath }), instance });
     await expect(nowhere.ping()).rejects.toSatisfy((err) => err instanceof UnavailableError && err.dependency === 'runtime');
     await expect(nowhere.list({})).rejects.toBeInstanceOf(UnavailableError);
     await nowhere.close();
   });
 
   it('list reports restart counts that follow restarts made while it was cached', async (ctx) => {
-    ready(ctx);
+    const runtime = await ready(ctx);
     const s = spec({ script: 'sleep 0.3; exit 1' });
     const c = await runtime.start(s);
     const counts: number[] = [];

@@ -26,8 +26,11 @@ export interface RuntimeHarness {
 }
 
 export interface RuntimeContractOptions {
-  /** A reason to skip every test (e.g. the runtime is not reachable); may throw to fail instead. */
-  readonly skipReason?: () => Promise<string | undefined> | string | undefined;
+  /**
+   * Called first in every test: may skip it (`ctx.skip(reason)`) when the runtime is not
+   * available here, or throw to fail it.
+   */
+  readonly precondition?: (ctx: TestContext) => Promise<void> | void;
 }
 
 /** Long enough for a slow CI machine, short enough that a hang is reported. */
@@ -44,11 +47,16 @@ export function runtimeContract(
 ): void {
   describe(`ContainerRuntime contract: ${name}`, () => {
     let h: RuntimeHarness | undefined;
-    let skip: string | undefined;
+    let makeError: unknown;
 
+    // A failure here is kept and rethrown by each test: a failing hook would only mark the
+    // tests skipped, and the precondition decides first whether they are skipped at all.
     beforeAll(async () => {
-      skip = await options.skipReason?.();
-      if (!skip) h = await make();
+      try {
+        h = await make();
+      } catch (err) {
+        makeError = err;
+      }
     });
 
     afterEach(async () => {
@@ -60,10 +68,10 @@ export function runtimeContract(
       await h?.cleanup();
     });
 
-    /** The harness, or a skip with the reason. */
-    const harness = (ctx: TestContext): RuntimeHarness => {
-      if (skip) ctx.skip(skip);
-      if (!h) throw new Error('the runtime harness was not created');
+    /** The harness, after the precondition (which may skip the test). */
+    const harness = async (ctx: TestContext): Promise<RuntimeHarness> => {
+      await options.precondition?.(ctx);
+      if (!h) throw makeError ?? new Error('the runtime harness was not created');
       return h;
     };
 
@@ -106,7 +114,7 @@ export function runtimeContract(
       });
 
     it('start: the container is listed with its labels, kind and spec hash', async (ctx) => {
-      const rt = harness(ctx);
+      const rt = await harness(ctx);
       const s = spec(rt, 'echo up; exec sleep 600');
       const started = await rt.runtime.start(s);
       expect(started).toMatchObject({ name: s.name, botId: s.botId, kind: 'live', specHash: s.specHash });
@@ -121,14 +129,14 @@ export function runtimeContract(
     });
 
     it('start: the environment reaches the command', async (ctx) => {
-      const rt = harness(ctx);
+      const rt = await harness(ctx);
       const s = spec(rt, 'echo "greeting=$CONTRACT_GREETING"; exec sleep 600', { env: { CONTRACT_GREETING: 'hi there' } });
       const c = await rt.runtime.start(s);
       await outputContains(rt, c.id, 'greeting=hi there');
     });
 
     it('start: a name that is taken gives ConflictError and leaves exactly one container', async (ctx) => {
-      const rt = harness(ctx);
+      const rt = await harness(ctx);
       const s = spec(rt, 'exec sleep 600');
       const first = await rt.runtime.start(s);
       await expect(rt.runtime.start({ ...s, specHash: 'other' })).rejects.toBeInstanceOf(ConflictError);
@@ -138,7 +146,7 @@ export function runtimeContract(
     });
 
     it('stop: SIGTERM reaches the command before the grace period ends', async (ctx) => {
-      const rt = harness(ctx);
+      const rt = await harness(ctx);
       // The trap prints a marker and exits 7: exit code 7 proves the command handled
       // SIGTERM itself (a SIGKILL after the grace period would give 137).
       const s = spec(rt, "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 1 & wait $!; done", {
@@ -158,7 +166,7 @@ export function runtimeContract(
     });
 
     it('stop: a command that ignores SIGTERM is killed after the grace period', async (ctx) => {
-      const rt = harness(ctx);
+      const rt = await harness(ctx);
       const s = spec(rt, "trap '' TERM; echo ready; while :; do sleep 1; done", { restartPolicy: 'no', stopGraceSeconds: 1 });
       const c = await rt.runtime.start(s);
       await outputContains(rt, c.id, 'ready');
@@ -167,7 +175,7 @@ export function runtimeContract(
     });
 
     it('stop: idempotent for a stopped and for an unknown container', async (ctx) => {
-      const rt = harness(ctx);
+      const rt = await harness(ctx);
       const c = await rt.runtime.start(spec(rt, 'exec sleep 600'));
       await rt.runtime.stop(c.id, { graceSeconds: 5 });
       await rt.runtime.stop(c.id, { graceSeconds: 5 });
@@ -176,7 +184,7 @@ export function runtimeContract(
     });
 
     it('remove: removes a running container; again and for an unknown id is fine', async (ctx) => {
-      const rt = harness(ctx);
+      const rt = await harness(ctx);
       const c = await rt.runtime.start(spec(rt, 'exec sleep 600'));
       await rt.runtime.remove(c.id);
       await rt.runtime.remove(c.id);
@@ -185,7 +193,7 @@ export function runtimeContract(
     });
 
     it('restart policy always: a command that exits 1 is restarted and its restart count rises', async (ctx) => {
-      const rt = harness(ctx);
+      const rt = await harness(ctx);
       const s = spec(rt, 'echo crashing; exit 1', { restartPolicy: 'always' });
       const c = await rt.runtime.start(s);
       const listed = await waitFor(
@@ -204,7 +212,7 @@ export function runtimeContract(
     });
 
     it('restart policy no: the container stays exited with its exit code', async (ctx) => {
-      const rt = harness(ctx);
+      const rt = await harness(ctx);
       const s = spec(rt, 'echo once; exit 3', { kind: 'scheduled', runId: 'r1', restartPolicy: 'no' });
       const c = await rt.runtime.start(s);
       expect(await rt.runtime.wait(c.id)).toBe(3);
@@ -214,14 +222,14 @@ export function runtimeContract(
     });
 
     it('wait: resolves with the exit code, also for a container that exited already', async (ctx) => {
-      const rt = harness(ctx);
+      const rt = await harness(ctx);
       const c = await rt.runtime.start(spec(rt, 'sleep 0.3; exit 5', { restartPolicy: 'no' }));
       expect(await rt.runtime.wait(c.id)).toBe(5);
       expect(await rt.runtime.wait(c.id)).toBe(5);
     });
 
     it('wait: an aborted signal ends the wait', async (ctx) => {
-      const rt = harness(ctx);
+      const rt = await harness(ctx);
       const c = await rt.runtime.start(spec(rt, 'exec sleep 600'));
       const controller = new AbortController();
       const waiting = rt.runtime.wait(c.id, controller.signal);
@@ -230,7 +238,7 @@ export function runtimeContract(
     });
 
     it('tail: the last lines of the output, oldest first, stderr included', async (ctx) => {
-      const rt = harness(ctx);
+      const rt = await harness(ctx);
       const script = 'for i in 1 2 3 4 5 6; do echo line-$i; done; echo to-stderr >&2; exit 0';
       const c = await rt.runtime.start(spec(rt, script, { restartPolicy: 'no' }));
       expect(await rt.runtime.wait(c.id)).toBe(0);
@@ -246,7 +254,7 @@ export function runtimeContract(
     });
 
     it('watch: delivers start and die events with bot id, kind and exit code', async (ctx) => {
-      const rt = harness(ctx);
+      const rt = await harness(ctx);
       const events: RuntimeEvent[] = [];
       const stream = rt.runtime.watch((e) => events.push(e));
       try {
@@ -266,7 +274,7 @@ export function runtimeContract(
     });
 
     it('watch: stop() ends delivery', async (ctx) => {
-      const rt = harness(ctx);
+      const rt = await harness(ctx);
       const events: RuntimeEvent[] = [];
       const stream = rt.runtime.watch((e) => events.push(e));
       const first = await rt.runtime.start(spec(rt, 'exit 0', { restartPolicy: 'no' }));
@@ -289,7 +297,7 @@ export function runtimeContract(
     });
 
     it('instances are isolated: another instance lists nothing of this one', async (ctx) => {
-      const rt = harness(ctx);
+      const rt = await harness(ctx);
       const c = await rt.runtime.start(spec(rt, 'exec sleep 600'));
       const other = await make();
       try {
@@ -302,7 +310,7 @@ export function runtimeContract(
     });
 
     it('list: filters by kind and by bot id', async (ctx) => {
-      const rt = harness(ctx);
+      const rt = await harness(ctx);
       const live = await rt.runtime.start(spec(rt, 'exec sleep 600'));
       const run = await rt.runtime.start(spec(rt, 'exec sleep 600', { kind: 'scheduled', runId: 'run-1', restartPolicy: 'no' }));
       const ids = (list: ActualContainer[]) => list.map((c) => c.id).sort();
@@ -316,12 +324,12 @@ export function runtimeContract(
     });
 
     it('ping answers', async (ctx) => {
-      const rt = harness(ctx);
+      const rt = await harness(ctx);
       await rt.runtime.ping();
     });
 
     it('close is idempotent and leaves containers running; another runtime object adopts them by label', async (ctx) => {
-      const rt = harness(ctx);
+      const rt = await harness(ctx);
       if (!rt.reopen) ctx.skip('the harness cannot reopen a runtime on the same instance');
       const first = await rt.reopen!();
       const s = spec(rt, 'exec sleep 600');

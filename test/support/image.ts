@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { buildBotImage } from '../../src/image/index.js';
 import { PACKAGE_ROOT, defaultDaemonDir } from '../../src/image/paths.js';
+import type { TestContext } from 'vitest';
 import { waitFor } from './wait.js';
 
 const execFileAsync = promisify(execFile);
@@ -41,16 +42,24 @@ export function dockerUnavailableReason(): Promise<string | undefined> {
   return availability;
 }
 
+/** True when CI demands a Docker Engine (BERTH_REQUIRE_DOCKER=1): no skipping then. */
+export function dockerRequired(): boolean {
+  return process.env.BERTH_REQUIRE_DOCKER === '1';
+}
+
+/** The reason Docker tests would be skipped; undefined when the Engine answers. */
+export const dockerSkipReason = dockerUnavailableReason;
+
 /**
- * For a skip: the reason when Docker is unreachable, undefined when it is there. With
- * BERTH_REQUIRE_DOCKER=1 (CI) an unreachable Engine is an error, not a skip.
+ * First line of every Docker test: skips it with the reason when the Engine is not
+ * reachable — or, with BERTH_REQUIRE_DOCKER=1, fails it. (A failing beforeAll would only
+ * mark the tests skipped, which a CI summary could read as green.)
  */
-export async function dockerSkipReason(): Promise<string | undefined> {
+export async function requireDocker(ctx: TestContext): Promise<void> {
   const reason = await dockerUnavailableReason();
-  if (reason && process.env.BERTH_REQUIRE_DOCKER === '1') {
-    throw new Error(`BERTH_REQUIRE_DOCKER=1 but ${reason}`);
-  }
-  return reason;
+  if (!reason) return;
+  if (dockerRequired()) throw new Error(`BERTH_REQUIRE_DOCKER=1 but ${reason}`);
+  ctx.skip(reason);
 }
 
 const LOCK_DIR = join(tmpdir(), 'berth-test-image.lock');

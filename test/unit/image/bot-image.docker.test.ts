@@ -14,7 +14,7 @@ import { CONTAINER_PATHS } from '../../../src/domain/daemon-contract.js';
 import { buildBotImage } from '../../../src/image/index.js';
 import { probePython } from '../../../src/image/python.js';
 import { LABELS, type ContainerSpec } from '../../../src/ports/runtime.js';
-import { dockerSkipReason, ensureTestImage, testDocker } from '../../support/image.js';
+import { dockerUnavailableReason, ensureTestImage, requireDocker, testDocker } from '../../support/image.js';
 
 const instance = `test-image-${randomBytes(4).toString('hex')}`;
 
@@ -42,19 +42,22 @@ print(json.dumps({
 `;
 
 describe('bot image (offline builder)', () => {
-  let skip: string | undefined;
   let image = '';
-  let runtime: DockerRuntime;
+  let runtime: DockerRuntime | undefined;
+  let prepError: unknown;
 
+  // The image is built here, under the hook timeout; a failure is rethrown by each test.
   beforeAll(async () => {
-    skip = await dockerSkipReason();
-    if (skip) return;
-    image = await ensureTestImage();
-    runtime = new DockerRuntime({ docker: testDocker(), instance });
+    if (await dockerUnavailableReason()) return;
+    try {
+      image = await ensureTestImage();
+    } catch (err) {
+      prepError = err;
+    }
   });
 
   afterAll(async () => {
-    if (skip) return;
+    if (!runtime) return;
     const docker = testDocker();
     for (const c of await docker.listContainers({ all: true, filters: { label: [`${LABELS.instance}=${instance}`] } })) {
       await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
@@ -62,12 +65,16 @@ describe('bot image (offline builder)', () => {
     await runtime.close();
   });
 
-  const ready = (ctx: TestContext): void => {
-    if (skip) ctx.skip(skip);
+  /** Skips (or, under BERTH_REQUIRE_DOCKER=1, fails) without an Engine; builds the image once. */
+  const ready = async (ctx: TestContext): Promise<void> => {
+    await requireDocker(ctx);
+    if (prepError || !image) throw prepError ?? new Error('the bot image was not built');
+    runtime ??= new DockerRuntime({ docker: testDocker(), instance });
   };
 
   /** Runs a command in a fresh container of `tag` and returns its exit code and output. */
   async function run(tag: string, command: string[]): Promise<{ code: number; lines: string[] }> {
+    if (!runtime) throw new Error('ready() first');
     const botId = `img-${randomBytes(4).toString('hex')}`;
     const spec: ContainerSpec = {
       name: `berth-${botId}`,
@@ -86,17 +93,18 @@ describe('bot image (offline builder)', () => {
       mounts: [],
       command,
     };
-    const c = await runtime.start(spec);
+    const rt = runtime;
+    const c = await rt.start(spec);
     try {
-      const code = await runtime.wait(c.id);
-      return { code, lines: await runtime.tail(c.id, 200) };
+      const code = await rt.wait(c.id);
+      return { code, lines: await rt.tail(c.id, 200) };
     } finally {
-      await runtime.remove(c.id);
+      await rt.remove(c.id);
     }
   }
 
   it('has CMD bootstrap.sh, WORKDIR /bot and the documented environment', async (ctx) => {
-    ready(ctx);
+    await ready(ctx);
     const info = await testDocker().getImage(image).inspect();
     expect(info.Config.Cmd).toEqual([CONTAINER_PATHS.bootstrap]);
     expect(info.Config.WorkingDir).toBe('/bot');
@@ -108,7 +116,7 @@ describe('bot image (offline builder)', () => {
   });
 
   it('python3.11 at CONTAINER_PATHS.python imports json, ssl, zlib, sqlite3, asyncio; user, dirs and daemon files are in place', async (ctx) => {
-    ready(ctx);
+    await ready(ctx);
     const { code, lines } = await run(image, [CONTAINER_PATHS.python, '-c', INSPECT_SCRIPT]);
     expect(code, lines.join('\n')).toBe(0);
     const facts = JSON.parse(lines.at(-1) ?? '{}');
@@ -131,7 +139,7 @@ describe('bot image (offline builder)', () => {
   });
 
   it('node at CONTAINER_PATHS.node is the Node running Berth; sh and the basic tools work', async (ctx) => {
-    ready(ctx);
+    await ready(ctx);
     const script = `${CONTAINER_PATHS.node} -p 'process.version'; echo shell-ok; sleep 0.1; cat /etc/passwd | grep -c '^bot:'; id -u bot`;
     const { code, lines } = await run(image, ['/bin/sh', '-c', script]);
     expect(code, lines.join('\n')).toBe(0);
@@ -139,7 +147,7 @@ describe('bot image (offline builder)', () => {
   });
 
   it('the bot user can write /state and /tmp but not /opt/berth', async (ctx) => {
-    ready(ctx);
+    await ready(ctx);
     const script = [
       'touch /state/s && echo state-ok',
       'touch /tmp/t && echo tmp-ok',
@@ -151,20 +159,10 @@ describe('bot image (offline builder)', () => {
 });
 
 describe('bot image from a local python3.11 (the fallback when apt cannot help)', () => {
-  let skip: string | undefined;
   let scratch = '';
   let tag = '';
-  let runtime: DockerRuntime;
+  let runtime: DockerRuntime | undefined;
   const saved = process.env.BERTH_IMAGE_PYTHON;
-
-  beforeAll(async () => {
-    skip = await dockerSkipReason();
-    if (skip) return;
-    process.env.BERTH_IMAGE_PYTHON = 'local';
-    if (!(await probePython())) skip = 'no local python3.11 installation on this machine';
-    runtime = new DockerRuntime({ docker: testDocker(), instance });
-    scratch = await mkdtemp(join(tmpdir(), 'berth-local-python-'));
-  }, 300_000);
 
   afterAll(async () => {
     if (saved === undefined) delete process.env.BERTH_IMAGE_PYTHON;
@@ -175,7 +173,11 @@ describe('bot image from a local python3.11 (the fallback when apt cannot help)'
   });
 
   it('builds, and its python3.11 imports json, ssl, zlib, sqlite3, asyncio', async (ctx) => {
-    if (skip) ctx.skip(skip);
+    await requireDocker(ctx);
+    process.env.BERTH_IMAGE_PYTHON = 'local';
+    if (!(await probePython())) ctx.skip('no local python3.11 installation on this machine');
+    runtime = new DockerRuntime({ docker: testDocker(), instance });
+    scratch = await mkdtemp(join(tmpdir(), 'berth-local-python-'));
     // A daemon of its own makes the tag unique to this test, so removing it is safe.
     await writeFile(join(scratch, 'berth-daemon.mjs'), `// local python test ${randomBytes(6).toString('hex')}\n`);
     await writeFile(join(scratch, 'bootstrap.sh'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
