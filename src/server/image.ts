@@ -67,3 +67,21 @@ export async function ensureDockerImage(
   if (built.builtNow) announce(`built bot image ${built.tag} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return built.tag;
 }
+
+/**
+ * A network mode other than host/none must exist on the engine, or every bot container
+ * would fail to start (engines started with `--bridge=none` have no `bridge`).
+ */
+export async function checkDockerNetwork(docker: Dockerode, network: string): Promise<string | undefined> {
+  if (network === 'host' || network === 'none' || network.startsWith('container:')) return undefined;
+  try {
+    await docker.getNetwork(network).inspect();
+    return undefined;
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) {
+      const why = network === 'bridge' ? ' (it runs without a default bridge, e.g. dockerd --bridge=none)' : '';
+      return `is not a network of this Docker Engine${why}; bots need no network for the embedded defaults: use --network none (or host)`;
+    }
+    throw new UnavailableError('runtime', `cannot inspect Docker network ${network}: ${errorMessage(err)}`, { cause: err });
+  }
+}

@@ -27,7 +27,7 @@ import type { ObjectStore } from '../ports/objects.js';
 import type { ContainerRuntime } from '../ports/runtime.js';
 import type { DesiredStateStore } from '../ports/store.js';
 import { stderrAnnounce, type Announce } from './announce.js';
-import { ensureDockerImage, processImageName } from './image.js';
+import { checkDockerNetwork, ensureDockerImage, processImageName } from './image.js';
 import { createLogger, flushLogger, type ServerLogger } from './logger.js';
 import { selectRuntime } from './runtime.js';
 
@@ -101,6 +101,14 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
         logger.warn({ reason: selected.fallbackReason }, 'falling back to the process runtime: bots run without container isolation');
       }
       await runtime.ping(options.signal);
+      if (selected.docker) {
+        const problem = await checkDockerNetwork(selected.docker, config.network);
+        if (problem) {
+          throw new ConfigError([
+            { setting: 'network', source: config.sources.network, value: JSON.stringify(config.network), problem, accepted: SETTINGS.network.accepted },
+          ]);
+        }
+      }
       image = selected.docker
         ? await ensureDockerImage(selected.docker, config.image, announce, options.signal)
         : await processImageName();

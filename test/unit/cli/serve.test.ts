@@ -17,6 +17,7 @@ import { archiveTools } from '../../../src/cli/package-tools.js';
 import { ConfigError, loadConfig, type ServerConfig } from '../../../src/config/index.js';
 import type { BotView, StateSnapshot } from '../../../src/core/queries/index.js';
 import { startServer, type RunningServer } from '../../../src/server/index.js';
+import { requireDocker } from '../../support/image.js';
 import { waitFor } from '../../support/wait.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -130,6 +131,15 @@ describe('runtime selection', () => {
     expect(warning).toMatch(/WITHOUT container isolation/);
     expect(warning).toContain('no-docker.sock');
     expect(lines).toContainEqual(expect.stringMatching(/^runtime: process/));
+  });
+
+  it('a Docker network that does not exist is refused at start-up, naming the setting', async (ctx) => {
+    await requireDocker(ctx);
+    const network = `berth-no-such-network-${randomBytes(3).toString('hex')}`;
+    const err = await start(config({ runtime: 'docker', network })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).issues[0]).toMatchObject({ setting: 'network', source: { kind: 'flag', flag: '--network' } });
+    expect((err as ConfigError).message).toMatch(/is not a network of this Docker Engine.*--network none/);
   });
 
   it('an explicit docker runtime that does not answer is an error, not a fallback', async () => {
