@@ -133,6 +133,22 @@ describe('ProcessRuntime remove', () => {
     expect(existsSync(dir)).toBe(false);
   });
 
+  it('cuts short a stop that is still in its grace period', async () => {
+    const rt = sb.runtime();
+    const name = uniqueName();
+    const c = await rt.start(shellSpec(name, `trap '' TERM; echo ready; ${LOOP}`));
+    await waitFor('the script to be ready', async () => (await rt.tail(c.id, 5)).includes('ready'));
+    const { childPid, childIdentity } = readStatus(sb, name);
+    const began = Date.now();
+    const stopping = rt.stop(c.id, { graceSeconds: 60 });
+    await waitFor('the stop request to be recorded', () => readStatus(sb, name).stopRequested === true);
+    await rt.remove(c.id);
+    await stopping;
+    expect(Date.now() - began).toBeLessThan(10_000);
+    expect(isSameProcessAlive(childPid, childIdentity)).toBe(false);
+    expect(await rt.list({})).toEqual([]);
+  });
+
   it('removes an exited container', async () => {
     const rt = sb.runtime();
     const c = await rt.start(shellSpec(uniqueName(), 'exit 0', { restartPolicy: 'no' }));

@@ -38,6 +38,7 @@ class Shim {
   private lastDelayMs: number | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private killTimer: NodeJS.Timeout | undefined;
+  private killDeadline = Infinity;
   private stopping = false;
   private logFailing = false;
 
@@ -113,7 +114,7 @@ class Shim {
   private requestStop(): void {
     const graceMs = this.graceMs();
     if (this.stopping) {
-      // A second, shorter stop (e.g. remove after stop) shortens the wait.
+      // A second stop (e.g. remove during a stop) may shorten the wait.
       if (!this.childExited && this.child?.pid !== undefined) this.armKill(this.child.pid, graceMs);
       return;
     }
@@ -131,8 +132,12 @@ class Shim {
     this.armKill(pid, graceMs);
   }
 
+  /** The earliest deadline wins: a later stop may shorten the grace period, never extend it. */
   private armKill(pid: number, graceMs: number): void {
+    const deadline = Date.now() + graceMs;
+    if (this.killTimer !== undefined && deadline >= this.killDeadline) return;
     clearTimeout(this.killTimer);
+    this.killDeadline = deadline;
     this.killTimer = setTimeout(() => signalGroup(pid, 'SIGKILL'), graceMs);
   }
 
