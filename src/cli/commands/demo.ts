@@ -12,7 +12,7 @@ import type { BotView, StateSnapshot } from '../../core/queries/index.js';
 import type { LogEntry } from '../../domain/logs.js';
 import { PACKAGE_ROOT } from '../../image/paths.js';
 import { startServer, type RunningServer } from '../../server/index.js';
-import { ApiClient } from '../client.js';
+import { ApiClient, DEFAULT_API_URL } from '../client.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { botsTable, logLine, stateText } from '../present.js';
@@ -85,7 +85,10 @@ export async function demo(ctx: CliContext, flags: DemoFlags, tools: PackageTool
     if (flags.once || failed) await cleanUp(ctx, client, server, deployed, say);
     else if (!ctx.signal.aborted) {
       say(`\nBerth is running at ${server.url}. In another terminal:`);
-      say(`  npx berth ls        npx berth logs python-counter -f        npx berth state node-counter`);
+      const api = server.url === DEFAULT_API_URL ? '' : `BERTH_API=${server.url} `;
+      say(`  ${api}npx berth ls`);
+      say(`  ${api}npx berth logs python-counter -f`);
+      say(`  ${api}npx berth state node-counter`);
       say('Ctrl-C stops the server; the bots keep running.');
       await untilAborted(ctx.signal);
     }
