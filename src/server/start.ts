@@ -81,7 +81,11 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     logger.info({ role, store: config.store, objects: config.objects, events: config.events, dataDir: config.dataDir }, 'adapters opened');
     if (role !== 'serve' && config.events.startsWith('memory:')) {
       announce(
-        `events are in-process (${SETTINGS.events.env}=memory:): changes made through a separate API process reach this one only at its next reconcile (every ${config.intervalMs / 1000} s). Use nats://… to react at once.`,
+        `events are in-process (${SETTINGS.events.env}=memory:): ` +
+          (role === 'api'
+            ? 'a separate bot-runner sees changes made here only at its next full reconcile.'
+            : `changes made through a separate API process are seen at the next full reconcile (every ${config.intervalMs / 1000} s).`) +
+          ' Use a shared bus (nats://…) to react at once.',
       );
     }
 
