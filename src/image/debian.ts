@@ -2,7 +2,7 @@
  * Python 3.11 from Debian's own packages: `apt-get download` (no root needed, nothing is
  * installed on the host) into a cache directory, then `dpkg-deb -x` into a scratch tree.
  */
-import { access, mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { errorMessage } from '../domain/errors.js';
@@ -85,11 +85,32 @@ async function showPackages(names: readonly string[], signal?: AbortSignal): Pro
   return packages.length === names.length ? packages : undefined;
 }
 
+const APT_LISTS = '/var/lib/apt/lists';
+
 /**
  * The exact .deb files a Debian-sourced Python would use, from the local package lists
- * (no network). Undefined when apt is absent or does not know python3.11.
+ * (no network). Undefined when apt is absent or does not know python3.11. apt-cache takes
+ * about a second per call on a busy machine and `berth serve` asks at every start, so the
+ * answer is kept on disk until the package lists change (apt-get update).
  */
-export async function resolveDebianPython(signal?: AbortSignal): Promise<DebPackage[] | undefined> {
+export async function resolveDebianPython(signal?: AbortSignal, cacheDir = defaultImageCacheDir()): Promise<DebPackage[] | undefined> {
+  const listsMtime = await stat(APT_LISTS).then((st) => st.mtimeMs, () => undefined);
+  const cacheFile = join(cacheDir, 'debian-python.json');
+  if (listsMtime !== undefined) {
+    const cached = await readFile(cacheFile, 'utf8').then((text) => JSON.parse(text) as { listsMtime: number; packages: DebPackage[] }, () => undefined);
+    if (cached?.listsMtime === listsMtime && Array.isArray(cached.packages)) return cached.packages;
+  }
+  const packages = await queryDebianPython(signal);
+  if (packages && listsMtime !== undefined) {
+    await mkdir(cacheDir, { recursive: true });
+    const partial = `${cacheFile}.${process.pid}.tmp`;
+    await writeFile(partial, JSON.stringify({ listsMtime, packages }));
+    await rename(partial, cacheFile);
+  }
+  return packages;
+}
+
+async function queryDebianPython(signal?: AbortSignal): Promise<DebPackage[] | undefined> {
   const out = await tryRun('apt-cache', ['show', '--no-all-versions', ...PYTHON_PACKAGES], { signal });
   if (!out) return undefined;
   const stanzas = parseStanzas(out);

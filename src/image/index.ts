@@ -103,7 +103,11 @@ export async function buildBotImage(options: BuildBotImageOptions): Promise<Buil
     if (err instanceof BerthError || signal?.aborted) throw err;
     throw new ImageBuildError(`building ${tag} (${method}) failed: ${errorMessage(err)}`, { cause: err });
   }
-  log(`built ${tag} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const size = await docker
+    .getImage(tag)
+    .inspect({ abortSignal: signal } as object)
+    .then((info) => ` (${Math.round(info.Size / 1e6)} MB)`, () => '');
+  log(`built ${tag}${size} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   if (previous) await removeUntagged(docker, previous, tag, signal);
   return { tag, method, builtNow: true };
 }
