@@ -73,9 +73,12 @@ export async function demo(ctx: CliContext, flags: DemoFlags, tools: PackageTool
   try {
     const bots = pickBots(server, config, say);
     say('\nDeploying the example bots:');
+    const quiet: CliContext = { ...ctx, io: { out: () => undefined, err: ctx.io.err } };
     for (const bot of bots) {
-      await deploy(ctx, client, tools, path.join(PACKAGE_ROOT, 'examples', bot.dir), {});
+      const dir = path.join(PACKAGE_ROOT, 'examples', bot.dir);
+      const outcome = await deploy(quiet, client, tools, dir, {});
       deployed.push(bot.id);
+      say(`  ${outcome.op.padEnd(9)} ${bot.id.padEnd(15)} ${outcome.bot.runtime} ${outcome.bot.entrypoint}  (examples/${bot.dir})`);
     }
     say('\nWaiting until they run and have saved state…');
     const before = await untilRunning(ctx, client, deployed);
