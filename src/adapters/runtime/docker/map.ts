@@ -61,6 +61,12 @@ export function fromListEntry(info: Dockerode.ContainerInfo): ListedContainer {
   };
 }
 
+/**
+ * States in which the Engine's exit code is the last exit's. A running container reports
+ * 0 even after it crashed and was restarted, which would hide a crash loop's exit code.
+ */
+const EXIT_CODE_STATES: ReadonlySet<ContainerState> = new Set(['exited', 'dead', 'restarting', 'removing']);
+
 /** Undefined for a container whose labels are not Berth's (a hand-made lookalike). */
 export function toActual(listed: ListedContainer, facts: InspectFacts): ActualContainer | undefined {
   const botId = listed.labels[LABELS.bot];
@@ -77,7 +83,7 @@ export function toActual(listed: ListedContainer, facts: InspectFacts): ActualCo
     ...(runId ? { runId } : {}),
     state: listed.state,
     restartCount: facts.restartCount,
-    ...(facts.exitCode !== undefined ? { exitCode: facts.exitCode } : {}),
+    ...(facts.exitCode !== undefined && EXIT_CODE_STATES.has(listed.state) ? { exitCode: facts.exitCode } : {}),
     ...((facts.createdAt ?? listed.createdAt) ? { createdAt: facts.createdAt ?? listed.createdAt } : {}),
     ...(facts.startedAt ? { startedAt: facts.startedAt } : {}),
     ...(facts.finishedAt ? { finishedAt: facts.finishedAt } : {}),
