@@ -47,7 +47,7 @@ export async function buildWithDockerfile(
     dockerfile: 'Dockerfile',
     rm: true,
     forcerm: true,
-    buildargs: options.buildArgs,
+    ...(options.buildArgs ? { buildargs: options.buildArgs } : {}),
     abortSignal: options.signal,
   } as Dockerode.ImageBuildOptions);
   await followProgress(docker, stream, options.log);
