@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { DockerRuntime } from '../../../src/adapters/runtime/docker/index.js';
 import { CONTAINER_PATHS } from '../../../src/domain/daemon-contract.js';
-import { buildBotImage } from '../../../src/image/index.js';
+import { ImageBuildError, buildBotImage } from '../../../src/image/index.js';
 import { probePython } from '../../../src/image/python.js';
 import { LABELS, type ContainerSpec } from '../../../src/ports/runtime.js';
 import { dockerUnavailableReason, ensureTestImage, requireDocker, testDocker } from '../../support/image.js';
@@ -211,4 +211,36 @@ describe('bot image from a local python3.11 (the fallback when apt cannot help)'
     // A second build of the same inputs reuses the image.
     expect(await buildBotImage({ docker: testDocker(), daemonDir: scratch })).toMatchObject({ tag, builtNow: false });
   }, 300_000);
+});
+
+describe('bot image through the Dockerfile (needs a registry for its base image)', () => {
+  let scratch = '';
+  let tag = '';
+
+  afterAll(async () => {
+    if (tag) await testDocker().getImage(tag).remove({ force: true }).catch(() => undefined);
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('the Engine accepts the build context and runs the Dockerfile up to FROM; without a registry the error says why', async (ctx) => {
+    await requireDocker(ctx);
+    scratch = await mkdtemp(join(tmpdir(), 'berth-dockerfile-'));
+    await writeFile(join(scratch, 'berth-daemon.mjs'), `// dockerfile test ${randomBytes(6).toString('hex')}\n`);
+    await writeFile(join(scratch, 'bootstrap.sh'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    const log: string[] = [];
+    const outcome = await buildBotImage({ docker: testDocker(), method: 'dockerfile', daemonDir: scratch, log: (l) => log.push(l) }).then(
+      (built) => ({ built }),
+      (error: unknown) => ({ error }),
+    );
+    expect(log).toContain('Step 1/9 : ARG NODE_IMAGE=node:20-bookworm-slim');
+    expect(log).toContain('Step 2/9 : FROM ${NODE_IMAGE}');
+    if ('built' in outcome) {
+      // A machine with a registry builds the whole image.
+      tag = outcome.built.tag;
+      expect((await testDocker().getImage(tag).inspect()).Config.Cmd).toEqual([CONTAINER_PATHS.bootstrap]);
+    } else {
+      expect(outcome.error).toBeInstanceOf(ImageBuildError);
+      expect((outcome.error as Error).message).toMatch(/\(dockerfile\) failed: .+/);
+    }
+  });
 });
