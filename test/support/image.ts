@@ -12,7 +12,7 @@ import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { IMAGE_REPOSITORY, buildBotImage } from '../../src/image/index.js';
+import { buildBotImage } from '../../src/image/index.js';
 import { PACKAGE_ROOT, defaultDaemonDir } from '../../src/image/paths.js';
 import type { TestContext } from 'vitest';
 import { waitFor } from './wait.js';
@@ -162,25 +162,6 @@ async function placeholderDaemonDir(): Promise<string> {
   return placeholder;
 }
 
-/** Test runs older than this are over; their images only take disk space. */
-const OLD_IMAGE_MS = 60 * 60_000;
-
-/**
- * Every daemon change makes a new 130 MB image. Older bot images that no container uses
- * (the Engine refuses to remove those without force) are removed; they rebuild in seconds.
- */
-async function pruneOldBotImages(keep: string): Promise<void> {
-  const docker = testDocker();
-  const images = await docker.listImages({ filters: { reference: [`${IMAGE_REPOSITORY}`] } });
-  for (const img of images) {
-    if ((img.RepoTags ?? []).includes(keep) || img.Created * 1000 > Date.now() - OLD_IMAGE_MS) continue;
-    await docker
-      .getImage(img.Id)
-      .remove()
-      .catch(() => undefined);
-  }
-}
-
 let image: Promise<string> | undefined;
 
 /** Builds the bot image if its tag does not exist yet; returns the tag. */
@@ -188,7 +169,6 @@ export function ensureTestImage(): Promise<string> {
   image ??= withLock(async () => {
     const daemonDir = await daemonDirForTests();
     const built = await buildBotImage({ docker: testDocker(), daemonDir });
-    if (built.builtNow) await pruneOldBotImages(built.tag).catch(() => undefined);
     return built.tag;
   });
   image.catch(() => {
