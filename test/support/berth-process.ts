@@ -21,6 +21,8 @@ export interface BerthServer {
   readonly dataDir: string;
   /** Everything it printed on stderr so far (start-up lines, warnings). */
   stderr(): string;
+  /** Its JSON log lines (stdout) so far, parsed. */
+  logs(): Array<Record<string, unknown>>;
   /** SIGTERM and wait for exit (bots keep running). Idempotent. */
   stop(): Promise<void>;
   /** SIGKILL and wait for exit. */
@@ -28,6 +30,8 @@ export interface BerthServer {
 }
 
 export interface ServeOptions {
+  /** `serve` (default) or one of the split roles. */
+  readonly command?: 'serve' | 'api' | 'bot-runner';
   readonly runtime: 'docker' | 'process';
   readonly instance: string;
   readonly dataDir?: string;
@@ -49,7 +53,7 @@ export async function startBerth(opts: ServeOptions): Promise<BerthServer> {
   const dataDir = opts.dataDir ?? (await newDataDir(opts.instance));
   const args = [
     BERTH_BIN,
-    'serve',
+    opts.command ?? 'serve',
     '--listen', '127.0.0.1:0',
     '--data-dir', dataDir,
     '--runtime', opts.runtime,
@@ -57,7 +61,7 @@ export async function startBerth(opts: ServeOptions): Promise<BerthServer> {
     '--interval', opts.interval ?? '30s',
     '--grace', opts.grace ?? '10',
     '--network', opts.network ?? 'none',
-    '--log-level', 'info',
+    '--log-level', 'debug',
     ...(opts.image ? ['--image', opts.image] : []),
     ...(opts.extraArgs ?? []),
   ];
@@ -70,7 +74,10 @@ export async function startBerth(opts: ServeOptions): Promise<BerthServer> {
   let err = '';
   let out = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d.length > 1 << 20 ? '' : d));
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    // Bounded: a runaway log must not exhaust the test process.
+    if (out.length < 64 << 20) out += d;
+  });
   const exited = once(child, 'exit');
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`berth serve did not start within 240 s:\n${err}`)), 240_000);
@@ -100,6 +107,17 @@ export async function startBerth(opts: ServeOptions): Promise<BerthServer> {
     pid: child.pid!,
     dataDir,
     stderr: () => err,
+    logs: () =>
+      out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .flatMap((l) => {
+          try {
+            return [JSON.parse(l) as Record<string, unknown>];
+          } catch {
+            return [];
+          }
+        }),
     stop: () => waitExit('SIGTERM'),
     kill: () => waitExit('SIGKILL'),
   };

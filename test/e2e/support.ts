@@ -1,0 +1,145 @@
+/**
+ * Shared set-up of the live-bot end-to-end suites: one real `berth serve` child process per
+ * suite on the runtime under test, the real CLI, and a probe that acts on containers from
+ * outside (docker kill / docker stop, or their process-runtime equivalents).
+ */
+import { randomBytes } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TestContext } from 'vitest';
+import type { BotView } from '../../src/core/queries/status-view.js';
+import { apiJson, berthOk, startBerth, type BerthServer } from '../support/berth-process.js';
+import { dockerUnavailableReason, dockerRequired, ensureTestImage } from '../support/image.js';
+import { dockerProbe, processProbe, type RuntimeProbe } from '../support/runtime-probe.js';
+import { waitFor } from '../support/wait.js';
+
+export type RuntimeName = 'docker' | 'process';
+
+export const FIXTURES = new URL('../fixtures/bots/', import.meta.url).pathname;
+export const EXAMPLES = new URL('../../examples/', import.meta.url).pathname;
+
+export function uniqueId(prefix: string): string {
+  return `${prefix}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Why this runtime cannot run here (undefined when it can). Docker missing under BERTH_REQUIRE_DOCKER=1 is a failure, not a skip. */
+export async function runtimeSkipReason(runtime: RuntimeName): Promise<string | undefined> {
+  if (runtime === 'process') return undefined;
+  const reason = await dockerUnavailableReason();
+  if (reason && dockerRequired()) throw new Error(`BERTH_REQUIRE_DOCKER=1 but ${reason}`);
+  return reason;
+}
+
+export interface Harness {
+  readonly runtime: RuntimeName;
+  readonly instance: string;
+  server: BerthServer;
+  readonly probe: RuntimeProbe;
+  readonly image?: string;
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(runtime: RuntimeName, label: string, opts: { interval?: string; grace?: string } = {}): Promise<Harness> {
+  const instance = uniqueId(`e2e-${label}`);
+  const image = runtime === 'docker' ? await ensureTestImage() : undefined;
+  const serveOptions = {
+    runtime,
+    instance,
+    interval: opts.interval ?? '30s',
+    grace: opts.grace ?? '10',
+    ...(image ? { image } : {}),
+  };
+  const server = await startBerth(serveOptions);
+  const probe = runtime === 'docker' ? dockerProbe(instance) : processProbe(server.dataDir, instance);
+  const harness: Harness = {
+    runtime,
+    instance,
+    server,
+    probe,
+    ...(image ? { image } : {}),
+    async restart() {
+      harness.server = await startBerth({ ...serveOptions, dataDir: server.dataDir });
+    },
+    async close() {
+      // Remove every container of this instance first, then the service.
+      const leftovers = await probe.runtime.list({});
+      await Promise.all(leftovers.map((c) => probe.runtime.remove(c.id)));
+      await harness.server.kill();
+      await probe.close();
+    },
+  };
+  return harness;
+}
+
+export async function deploy(h: Harness, dir: string, id: string, extra: readonly string[] = []): Promise<string> {
+  return berthOk(h.server.url, ['deploy', dir, '--id', id, ...extra]);
+}
+
+export async function botView(h: Harness, id: string): Promise<BotView> {
+  const r = await apiJson<BotView>(h.server.url, `/v1/bots/${id}`);
+  if (r.status !== 200) throw new Error(`GET /v1/bots/${id}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+export interface StoredState {
+  exists: boolean;
+  stateJson?: Record<string, unknown>;
+  files: { path: string; size: number }[];
+  raw?: string;
+}
+
+/** The state as persisted in the object store (not what the bot has in memory). */
+export async function storedState(h: Harness, id: string): Promise<StoredState> {
+  const r = await apiJson<StoredState>(h.server.url, `/v1/bots/${id}/state`);
+  if (r.status !== 200) throw new Error(`GET /v1/bots/${id}/state: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+export async function logLines(h: Harness, id: string): Promise<string[]> {
+  const r = await apiJson<{ entries: { line: string }[] }>(h.server.url, `/v1/bots/${id}/logs?tail=1000`);
+  return r.status === 200 ? r.body.entries.map((e) => e.line) : [];
+}
+
+export async function waitRunning(h: Harness, id: string, timeoutMs = 60_000) {
+  return waitFor(`${id} running`, () => h.probe.running(id), { timeoutMs });
+}
+
+export async function counterOf(h: Harness, id: string): Promise<number | undefined> {
+  const s = await storedState(h, id);
+  const count = s.stateJson?.count;
+  return typeof count === 'number' ? count : undefined;
+}
+
+/**
+ * Counts atomic replacements of a bot's `state.tar.gz` in the filesystem object store
+ * (each upload is one rename onto the key), by watching the directory.
+ */
+export async function watchStateUploads(h: Harness, id: string): Promise<{ count(): number; close(): void }> {
+  const dir = join(h.server.dataDir, 'objects', 'state', id);
+  await mkdir(dir, { recursive: true });
+  let count = 0;
+  const watcher: FSWatcher = watch(dir, (event, name) => {
+    if (event === 'rename' && name === 'state.tar.gz') count++;
+  });
+  return { count: () => count, close: () => watcher.close() };
+}
+
+export function skipUnless(ctx: TestContext, reason: string | undefined): void {
+  if (reason) ctx.skip(reason);
+}
+
+/** Full reconcile passes the service has logged so far. */
+export function passCount(h: Harness): number {
+  return h.server.logs().filter((l) => l.msg === 'reconcile pass done').length;
+}
+
+/** Waits until the service has run `n` more full passes than `since`. */
+export async function waitPasses(h: Harness, since: number, n: number): Promise<void> {
+  await waitFor(`${n} more reconcile passes`, () => passCount(h) >= since + n, { timeoutMs: 60_000 });
+}
+
+export function serviceLogFor(h: Harness, botId: string, msg: string): Array<Record<string, unknown>> {
+  return h.server.logs().filter((l) => l.msg === msg && l.botId === botId);
+}
