@@ -22,7 +22,15 @@ class FileTail {
     private readonly onChunk: (chunk: Buffer) => void,
   ) {}
 
-  async poll(): Promise<void> {
+  private chain: Promise<void> = Promise.resolve();
+
+  /** Serialised: a timer poll and the final poll must never read the same bytes twice. */
+  poll(): Promise<void> {
+    this.chain = this.chain.then(() => this.readNew()).catch(() => undefined);
+    return this.chain;
+  }
+
+  private async readNew(): Promise<void> {
     let info;
     try {
       info = await stat(this.file);
@@ -68,6 +76,7 @@ export async function runSyncOnly(s: DaemonSettings, store: ObjectStore, log: Be
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
+    log.say(`sync: watching ${s.stateDir} and ${botLogFile(s.workDir)} until ${doneFile(s.workDir)} appears`);
   });
   log.say(`sync: ${reason}, final sync`);
   await tail.poll();
