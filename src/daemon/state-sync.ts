@@ -10,7 +10,7 @@
  *   disk and uploads are retried with capped exponential back-off.
  */
 import { createReadStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { lstat, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { PackageLimits } from '../archive/types.js';
 import { PackageRejectedError } from '../domain/errors.js';
@@ -49,6 +49,7 @@ export class StateSync {
   private lastUploadedHash: string | undefined;
   private lastInvalidHash: string | undefined;
   private lastProblem: string | undefined;
+  private lastPollSignature: string | undefined;
   private running: Promise<SyncOutcome> | undefined;
   private rerun = false;
   private failing = false;
@@ -132,11 +133,19 @@ export class StateSync {
     }
   }
 
+  /**
+   * The safety net for missed events: a cheap signature (paths, sizes, mtimes) every poll,
+   * and a full sync only when it changed, so an idle bot with a large state costs nothing.
+   */
   private schedulePoll(): void {
     this.pollTimer = this.clock.setTimeout(() => {
       if (this.stopped) return;
       void this.watcher.rescan();
-      if (!this.debounce.pending) void this.syncNow();
+      void treeSignature(this.options.stateDir).then((sig) => {
+        if (sig === this.lastPollSignature || this.stopped) return;
+        this.lastPollSignature = sig;
+        if (!this.debounce.pending) void this.syncNow();
+      });
       this.schedulePoll();
     }, this.options.pollMs ?? 10_000);
   }
@@ -191,4 +200,26 @@ export class StateSync {
       await rm(staged, { force: true }).catch(() => undefined);
     }
   }
+}
+
+/** Paths, types, sizes and modification times of the whole tree, as one string. */
+async function treeSignature(root: string): Promise<string> {
+  const parts: string[] = [];
+  const walk = async (dir: string, rel: string): Promise<void> => {
+    let names: string[];
+    try {
+      names = (await readdir(dir)).sort();
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const abs = path.join(dir, name);
+      const info = await lstat(abs).catch(() => undefined);
+      if (!info) continue;
+      parts.push(`${rel}${name}\0${info.mode}\0${info.size}\0${info.mtimeMs}`);
+      if (info.isDirectory()) await walk(abs, `${rel}${name}/`);
+    }
+  };
+  await walk(root, '');
+  return parts.join('\n');
 }

@@ -40,28 +40,44 @@ export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): 
 
 export async function runSupervised(s: DaemonSettings, store: ObjectStore, log: BerthLog): Promise<number> {
   if (s.runtime === undefined) throw new DaemonFailure(INIT_EXIT.badSettings, `${DAEMON_ENV.runtime} is not set`);
-  const parts = await startSyncParts(s, store, log);
-  const botLog = new BotLogFile(botLogFile(s.workDir));
-  const out = new LineSplitter((line) => parts.shipper.push('out', line));
-  const err = new LineSplitter((line) => parts.shipper.push('err', line));
+  // A closed container log (a dead reader) must not take the daemon down with EPIPE.
+  process.stdout.on('error', () => undefined);
+  process.stderr.on('error', () => undefined);
 
-  const child = spawnBot(s, log);
-  let terminating = false;
+  // Signals are taken over first: a SIGTERM that arrives while the sync starts up is
+  // remembered and passed on as soon as the bot exists.
+  const bot: { child?: ChildProcess } = {};
+  let termSignal: NodeJS.Signals | undefined;
   let killTimer: NodeJS.Timeout | undefined;
-  const onTerm = (signal: NodeJS.Signals): void => {
-    if (terminating) return;
-    terminating = true;
+  const forward = (): void => {
+    const child = bot.child;
+    if (!child || !termSignal) return;
     const graceMs = botGraceMs(s.graceSeconds);
-    log.say(`${signal} received: passing it to the bot, which has ${Math.round(graceMs / 100) / 10} s to exit`);
+    log.say(`${termSignal} received: passing SIGTERM to the bot, which has ${Math.round(graceMs / 100) / 10} s to exit`);
     child.kill('SIGTERM');
     killTimer = setTimeout(() => {
       log.say(`the bot did not exit within ${Math.round(graceMs / 100) / 10} s: killing it`);
       child.kill('SIGKILL');
     }, graceMs);
   };
+  const onTerm = (signal: NodeJS.Signals): void => {
+    if (termSignal) return;
+    termSignal = signal;
+    forward();
+  };
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onTerm);
   process.on('SIGHUP', () => undefined);
+
+  const parts = await startSyncParts(s, store, log);
+  const botLog = new BotLogFile(botLogFile(s.workDir));
+  const out = new LineSplitter((line) => parts.shipper.push('out', line));
+  const err = new LineSplitter((line) => parts.shipper.push('err', line));
+
+  const child = spawnBot(s, log);
+  bot.child = child;
+  forward();
+  const terminating = (): boolean => termSignal !== undefined;
 
   child.stdout?.on('data', (chunk: Buffer) => {
     process.stdout.write(chunk);
@@ -82,7 +98,7 @@ export async function runSupervised(s: DaemonSettings, store: ObjectStore, log: 
   botLog.close();
   log.say(`the bot exited with code ${exitCode}`);
   await writeFile(doneFile(s.workDir), `${exitCode}\n`).catch((e: unknown) => log.say(`cannot write the done file: ${(e as Error).message}`));
-  const budgetMs = terminating ? Math.max(10_000, s.graceSeconds * 100) : Math.max(10_000, s.graceSeconds * 1000);
+  const budgetMs = terminating() ? Math.max(10_000, s.graceSeconds * 100) : Math.max(10_000, s.graceSeconds * 1000);
   await parts.finish(Date.now() + budgetMs);
   return exitCode;
 }
