@@ -34,6 +34,8 @@ export interface StateSyncOptions {
   readonly maxWaitMs: number;
   /** Safety-net poll period; default 10 s. */
   readonly pollMs?: number;
+  /** false: poll only (for filesystems without change notifications). Default true. */
+  readonly watch?: boolean;
   readonly limits: PackageLimits;
   /** A one-line message for the bot's log (`berth` stream). */
   readonly log: (line: string) => void;
@@ -73,7 +75,7 @@ export class StateSync {
    */
   async start(): Promise<void> {
     this.lastUploadedHash = await hashState(this.options.stateDir, this.snapshotOptions()).catch(() => undefined);
-    await this.watcher.start();
+    if (this.options.watch !== false) await this.watcher.start();
     this.schedulePoll();
   }
 
@@ -140,7 +142,7 @@ export class StateSync {
   private schedulePoll(): void {
     this.pollTimer = this.clock.setTimeout(() => {
       if (this.stopped) return;
-      void this.watcher.rescan();
+      if (this.options.watch !== false) void this.watcher.rescan();
       void treeSignature(this.options.stateDir).then((sig) => {
         if (sig === this.lastPollSignature || this.stopped) return;
         this.lastPollSignature = sig;
