@@ -119,6 +119,12 @@ export class BotService {
   /** Completion sequence number of each bot's last reconcile (see runPass). */
   private seq = 0;
   private readonly lastExecuted = new Map<string, number>();
+  /**
+   * Exit codes seen in `die` events, by container. A runtime may not report the exit code
+   * of a container its restart policy already restarted (Docker says 0 while it runs
+   * again), yet that code is what a user needs to see on a crash-looping bot.
+   */
+  private readonly lastExits = new Map<string, { exitCode: number; at: string }>();
   private readonly restarts = new Map<string, RestartHistory>();
   private readonly hashes = new Map<string, { generation: number; updatedAt: string; hash: string }>();
   private readonly healthBoard: HealthBoard;
@@ -313,8 +319,25 @@ export class BotService {
 
   private onRuntimeEvent(event: RuntimeEvent): void {
     if (event.kind !== 'live') return;
+    if (event.type === 'die' && event.exitCode !== undefined) {
+      this.lastExits.set(event.containerId, { exitCode: event.exitCode, at: event.at });
+      // Bounded even if destroy events are missed: the oldest entries go first.
+      if (this.lastExits.size > 10_000) this.lastExits.delete(this.lastExits.keys().next().value!);
+    } else if (event.type === 'destroy') {
+      this.lastExits.delete(event.containerId);
+    }
     if (event.type !== 'die' && event.type !== 'destroy' && event.type !== 'oom') return;
     this.trigger(`${event.type} ${event.botId}`, () => this.reconcileBot(event.botId));
+  }
+
+  /** Fills in exit codes the runtime no longer reports from the `die` events seen. */
+  private withKnownExits(actual: ActualContainer[]): ActualContainer[] {
+    if (this.lastExits.size === 0) return actual;
+    return actual.map((c) => {
+      const known = this.lastExits.get(c.id);
+      if (c.exitCode !== undefined || !known) return c;
+      return { ...c, exitCode: known.exitCode, finishedAt: c.finishedAt ?? known.at };
+    });
   }
 
   // ---- reconciling -------------------------------------------------------------------
@@ -324,7 +347,7 @@ export class BotService {
     const now = this.clock.now();
     const [bot, actual, status] = await Promise.all([
       this.call('store', () => this.store.getBot(botId, signal)),
-      this.call('runtime', () => this.runtime.list({ kind: 'live', botId }, signal)),
+      this.call('runtime', () => this.runtime.list({ kind: 'live', botId }, signal)).then((list) => this.withKnownExits(list)),
       this.call('store', () => this.store.getStatus(botId, signal)),
     ]);
     this.observeRestarts(actual, now);
@@ -350,7 +373,7 @@ export class BotService {
     const startSeq = this.seq;
     const [bots, actual, statuses, objectsOk] = await Promise.all([
       this.call('store', () => this.store.listBots(undefined, signal)),
-      this.call('runtime', () => this.runtime.list({ kind: 'live' }, signal)),
+      this.call('runtime', () => this.runtime.list({ kind: 'live' }, signal)).then((list) => this.withKnownExits(list)),
       this.call('store', () => this.store.listStatuses(signal)),
       this.pingObjects(),
     ]);

@@ -192,12 +192,12 @@ function planMatching(desired: DesiredLive, container: ActualContainer, input: P
         out.push({ type: 'none', botId, container, wait: 'grace', recheckAt });
         return;
       }
-      if (isCleanExit(container.exitCode)) {
-        out.push({ type: 'remove', botId, container, reason: 'exited' });
-        out.push(startOrWait(desired, input));
-        return;
-      }
-      break;
+      // Under policy `always` the runtime leaves a container exited only when someone stopped
+      // or killed it (`docker stop`, `docker kill`) or the engine went down: whatever the exit
+      // code, the bot should run again now. Crashes show up as restarts, not as `exited`.
+      out.push({ type: 'remove', botId, container, reason: 'exited' });
+      out.push(startOrWait(desired, input));
+      return;
     }
     default:
       break;

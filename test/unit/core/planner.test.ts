@@ -128,12 +128,11 @@ describe('planLiveBots', () => {
     }
   });
 
-  it('treats a container that exited non-zero and was not restarted as crash-looping', () => {
-    const c = container('a', { state: 'exited', exitCode: 1, finishedAt: ago(10_000) });
-    const [action] = plan({ desired: [want('a')], actual: [c] });
-    expect(action).toMatchObject({ type: 'crash-loop', container: c, backoffCount: 1 });
-    expect(action?.type === 'crash-loop' && action.reason).toContain('exited with exit code 1 and was not restarted');
-    expect(action?.type === 'crash-loop' && action.backoffUntil).toEqual(new Date(NOW.getTime() + policy.initialBackoffMs));
+  it('starts a bot again whose container was stopped or killed from outside (docker stop / docker kill), whatever its exit code', () => {
+    for (const exitCode of [0, 1, 137, 143]) {
+      const c = container('a', { state: 'exited', exitCode, finishedAt: ago(10_000) });
+      expect(summary(plan({ desired: [want('a')], actual: [c] }))).toEqual(['remove a-c exited', 'start a']);
+    }
   });
 
   it('waits out the exit grace of a just-exited container (the runtime may still restart it)', () => {
@@ -195,7 +194,7 @@ describe('planLiveBots', () => {
   });
 
   it('escalates the back-off of consecutive crash loops of one spec, up to the cap', () => {
-    const c = container('a', { state: 'exited', exitCode: 2, finishedAt: ago(60_000) });
+    const c = container('a', { restartCount: 9, exitCode: 2, state: 'restarting', createdAt: ago(5_000) });
     const delays = [1, 2, 3, 4, 5, 6, 7, 8].map((previous) => {
       const status = { ...crashStatus('a', 'h1', new Date(0)), backoffCount: previous };
       const [action] = plan({ desired: [want('a')], actual: [c], statuses: new Map([['a', status]]) });
