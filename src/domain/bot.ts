@@ -265,3 +265,28 @@ export function parseBotSpec(input: unknown): BotSpec {
 export function isValidBotId(id: string): boolean {
   return BOT_ID_PATTERN.test(id);
 }
+
+/**
+ * Issues with the fields a request gave explicitly, before package defaults are merged in:
+ * lets the API name every wrong field at once instead of stopping at the first lookup.
+ * Missing required fields and `code` (resolved against uploaded packages) are not judged here.
+ */
+export function explicitFieldIssues(input: Record<string, unknown>): FieldIssue[] {
+  const id = typeof input.id === 'string' ? input.id : 'placeholder';
+  const placeholders: Record<string, unknown> = {
+    runtime: 'python3.11',
+    entrypoint: 'placeholder.py',
+    code: { key: `code/${id}/${'0'.repeat(64)}.tar.gz`, sha256: '0'.repeat(64), size: 1, format: 'tar.gz', version: 'placeholder' },
+  };
+  const filled: Record<string, unknown> = { ...input, code: placeholders.code };
+  const substituted = new Set<string>(['code']);
+  for (const key of ['runtime', 'entrypoint'] as const) {
+    if (input[key] === undefined) {
+      filled[key] = placeholders[key];
+      substituted.add(key);
+    }
+  }
+  const result = botSpecSchema.safeParse(filled);
+  if (result.success) return [];
+  return toFieldIssues(result.error).filter((i) => !substituted.has(i.field.split('.')[0] ?? ''));
+}

@@ -10,7 +10,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isValidBotId, parseBotSpec, type Bot, type BotSpec, type CodeRef } from '../../domain/bot.js';
+import { explicitFieldIssues, isValidBotId, parseBotSpec, type Bot, type BotSpec, type CodeRef } from '../../domain/bot.js';
 import { ConflictError, NotFoundError, ValidationError, errorMessage, type FieldIssue } from '../../domain/errors.js';
 import { subjects, type BotChangedEvent } from '../../domain/events.js';
 import { botPrefixes, objectKeys } from '../../domain/object-keys.js';
@@ -160,6 +160,8 @@ export class BotRegistry<L = unknown> {
       parseBotSpec(input); // names every bad field, id included
       throw ValidationError.single('id', 'must be a lower-case slug');
     }
+    const early = explicitFieldIssues(input);
+    if (early.length > 0) throw new ValidationError(early);
     return this.lock.run(id, async () => {
       const sidecar = await this.resolvePackage(id, input.code, signal);
       const spec = await this.validate(input, sidecar, signal);
