@@ -1,0 +1,138 @@
+/**
+ * Row 5: a fleet of 100 real, tiny Python bots deployed through the API of `berth serve`
+ * (they print one line and sleep). Measured: RSS of the `berth serve` process once they all
+ * run and one full pass later, and the anonymous memory (Private_Dirty) of every bot's
+ * in-container daemon, found on the host below the container's init process.
+ * The fleet then serves row 2 (reconcile pass over 100 running bot containers).
+ */
+import { idlePackage } from '../lib/packages.js';
+import { findDescendant, peakRssBytes, privateDirtyBytes, processTable, rssBytes } from '../lib/proc.js';
+import { notMeasured, verdict, type Row } from '../lib/report.js';
+import { botStates, deployPackage } from '../lib/serve.js';
+import { max, median, mib, min } from '../lib/stats.js';
+import { containerTimes } from '../lib/docker.js';
+import { waitUntil, type DockerBench } from './context.js';
+
+const DAEMON_GOAL = 16 * 1024 * 1024;
+const SERVE_GOAL = 150 * 1024 * 1024;
+export const DAEMON_ROW = { key: 'daemon-memory', title: '5a. daemon anonymous memory, idle bot', goal: `≤ ${mib(DAEMON_GOAL)}` };
+export const SERVE_ROW = { key: 'serve-rss', title: '5b. berth serve RSS, 100 bots', goal: `≤ ${mib(SERVE_GOAL)}` };
+
+export interface Fleet {
+  readonly ids: readonly string[];
+  /** From the first upload to every bot `running`. */
+  readonly toAllRunningMs: number;
+}
+
+export interface FleetResult {
+  readonly fleet?: Fleet;
+  readonly rows: readonly Row[];
+}
+
+async function deployFleet(ctx: DockerBench, count: number): Promise<string[]> {
+  const pkg = await idlePackage();
+  const ids = Array.from({ length: count }, (_, i) => `bench-fleet-${ctx.tag}-${String(i).padStart(3, '0')}`);
+  let next = 0;
+  const worker = async () => {
+    while (next < ids.length) {
+      const id = ids[next++]!;
+      await deployPackage(ctx.serve.url, id, pkg, { runtime: 'python3.11', entrypoint: 'main.py' });
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  return ids;
+}
+
+async function daemonMemory(ctx: DockerBench, ids: readonly string[]): Promise<{ bytes: number[]; missing: number }> {
+  const initPids = await Promise.all(ids.map((id) => containerTimes(ctx.docker, `berth-${id}`).then((t) => t.pid)));
+  const table = await processTable();
+  const bytes: number[] = [];
+  let missing = 0;
+  for (const initPid of initPids) {
+    const daemon = findDescendant(table, initPid, (cmd) => cmd.includes('berth-daemon.mjs') && / run\b/.test(cmd));
+    const value = daemon ? await privateDirtyBytes(daemon.pid).catch(() => undefined) : undefined;
+    if (value === undefined) missing++;
+    else bytes.push(value);
+  }
+  return { bytes, missing };
+}
+
+export async function fleetRows(ctx: DockerBench, count: number, intervalMs: number): Promise<FleetResult> {
+  const rssIdle = await rssBytes(ctx.serve.pid);
+  ctx.say(`memory: deploying ${count} tiny Python bots through the API and waiting until all run`);
+  const began = Date.now();
+  let ids: string[];
+  let rssMaxWhileStarting = rssIdle;
+  try {
+    ids = await deployFleet(ctx, count);
+    await waitUntil(
+      `all ${count} bots running`,
+      async () => {
+        rssMaxWhileStarting = Math.max(rssMaxWhileStarting, await rssBytes(ctx.serve.pid));
+        const states = await botStates(ctx.serve.url);
+        return ids.every((id) => states.get(id) === 'running') ? true : undefined;
+      },
+      300_000,
+      1000,
+    );
+  } catch (err) {
+    const reason = `the fleet of ${count} bots did not come up: ${(err as Error).message}`;
+    return { rows: [notMeasured(DAEMON_ROW.key, DAEMON_ROW.title, DAEMON_ROW.goal, reason), notMeasured(SERVE_ROW.key, SERVE_ROW.title, SERVE_ROW.goal, reason)] };
+  }
+  const toAllRunningMs = Date.now() - began;
+  const rssAllRunning = await rssBytes(ctx.serve.pid);
+  ctx.say(`memory: all ${count} running after ${(toAllRunningMs / 1000).toFixed(1)} s; waiting for the next full pass (every ${intervalMs / 1000} s)`);
+  await ctx.serve.untilPasses(ctx.serve.passCount + 1, intervalMs + 60_000);
+  const rssAfterPass = await rssBytes(ctx.serve.pid);
+  const peak = await peakRssBytes(ctx.serve.pid);
+  const servePeakSteady = Math.max(rssAllRunning, rssAfterPass);
+
+  const daemons = await daemonMemory(ctx, ids);
+  const fleet: Fleet = { ids, toAllRunningMs };
+  const daemonMax = max(daemons.bytes);
+  const daemonRow: Row =
+    daemons.bytes.length === 0
+      ? notMeasured(DAEMON_ROW.key, DAEMON_ROW.title, DAEMON_ROW.goal, 'no daemon process found below the containers’ init processes')
+      : {
+          ...DAEMON_ROW,
+          result: `median ${mib(median(daemons.bytes))}, max ${mib(daemonMax)} (n=${daemons.bytes.length})`,
+          sideBySide: '–',
+          verdict: verdict(daemonMax <= DAEMON_GOAL),
+          details: [
+            `Private_Dirty from /proc/<pid>/smaps_rollup of \`berth-daemon run\` (the Node process that supervises the bot, syncs state and ships logs) in each of the ${count} idle bot containers, ` +
+              `found on the host below the container's init (docker inspect State.Pid); min ${mib(min(daemons.bytes))}. The verdict uses the max.` +
+              (daemons.missing > 0 ? ` ${daemons.missing} daemons could not be read.` : ''),
+          ],
+          figures: {
+            containers: count,
+            measured: daemons.bytes.length,
+            missing: daemons.missing,
+            medianBytes: median(daemons.bytes),
+            maxBytes: daemonMax,
+            minBytes: min(daemons.bytes),
+            goalBytes: DAEMON_GOAL,
+          },
+        };
+  const serveRow: Row = {
+    ...SERVE_ROW,
+    result: `${mib(rssAllRunning)} all running, ${mib(rssAfterPass)} one pass later`,
+    sideBySide: `${mib(rssIdle)} with 0 bots`,
+    verdict: verdict(servePeakSteady <= SERVE_GOAL),
+    details: [
+      `VmRSS of the \`berth serve\` process (API + BotService, Docker runtime, SQLite, fs objects, in-process bus; --log-level debug) managing ${count} running bots, ` +
+        `deployed through its API (${count} uploads + PUTs, 8 at a time); all running ${(toAllRunningMs / 1000).toFixed(1)} s after the first upload. ` +
+        `Highest RSS sampled while they started: ${mib(rssMaxWhileStarting)}; VmHWM (lifetime peak, includes the earlier rows' uploads): ${mib(peak)}.`,
+    ],
+    figures: {
+      bots: count,
+      rssIdleBytes: rssIdle,
+      rssAllRunningBytes: rssAllRunning,
+      rssAfterPassBytes: rssAfterPass,
+      rssMaxWhileStartingBytes: rssMaxWhileStarting,
+      vmHwmBytes: peak,
+      toAllRunningMs,
+      goalBytes: SERVE_GOAL,
+    },
+  };
+  return { fleet, rows: [daemonRow, serveRow] };
+}
