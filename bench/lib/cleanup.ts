@@ -46,7 +46,7 @@ export class Cleanup {
     return this.running;
   }
 
-  /** Ctrl-C and SIGTERM clean up, then exit with the conventional code. */
+  /** Ctrl-C, SIGTERM and a crash clean up, then exit with the conventional code. */
   onSignals(report: (line: string) => void): void {
     const handler = (signal: NodeJS.Signals) => {
       report(`\n${signal}: cleaning up what the benchmark started…`);
@@ -54,5 +54,11 @@ export class Cleanup {
     };
     process.once('SIGINT', handler);
     process.once('SIGTERM', handler);
+    const crash = (err: unknown) => {
+      report(`\nbench crashed: ${(err as Error)?.stack ?? String(err)}\ncleaning up what the benchmark started…`);
+      void this.runAll(report).finally(() => process.exit(1));
+    };
+    process.once('uncaughtException', crash);
+    process.once('unhandledRejection', crash);
   }
 }

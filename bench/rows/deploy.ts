@@ -6,6 +6,11 @@
  * timestamps (same host) for container creation, start and every output line, so the
  * 50 ms polling of the log does not enter the figures.
  */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CAPABILITIES, LOG_CONFIG } from '../../src/adapters/runtime/docker/index.js';
+import { DEFAULT_RESOURCES } from '../../src/domain/bot.js';
+import { CONTAINER_PATHS } from '../../src/domain/daemon-contract.js';
 import { LABELS } from '../../src/ports/runtime.js';
 import { containerTimes, timeCommand, timedLogLines, type TimedLine } from '../lib/docker.js';
 import { DEPLOY_MARKER, markerPackage } from '../lib/packages.js';
@@ -31,6 +36,10 @@ const SEGMENTS = {
   python: 'daemon starts the bot → bot prints its first line (Python start, relay)',
 } as const;
 type Segment = keyof typeof SEGMENTS;
+
+function signedMs(value: number): string {
+  return `${value >= 0 ? '+' : '−'}${ms(Math.abs(value))}`;
+}
 
 function lineAt(lines: readonly TimedLine[], pattern: RegExp): number | undefined {
   return lines.find((l) => pattern.test(l.text))?.at;
@@ -71,9 +80,28 @@ async function oneDeploy(ctx: DockerBench, pkg: Buffer, label: string): Promise<
   };
 }
 
-async function oneBare(ctx: DockerBench): Promise<number> {
+/**
+ * The options a bot container gets besides its image and command (create-options.ts):
+ * init, limits, capabilities, log driver, three bind mounts. Not the goal's baseline —
+ * it shows what the Engine charges for them.
+ */
+async function berthShapedOptions(ctx: DockerBench): Promise<string[]> {
+  const args = ['--init', '--memory', `${DEFAULT_RESOURCES.memoryMb}m`, '--memory-swap', `${DEFAULT_RESOURCES.memoryMb}m`];
+  args.push('--cpus', String(DEFAULT_RESOURCES.cpus), '--pids-limit', String(DEFAULT_RESOURCES.pids), '--security-opt', 'no-new-privileges');
+  args.push('--cap-drop', 'ALL', ...CAPABILITIES.flatMap((c) => ['--cap-add', c]), '--log-driver', LOG_CONFIG.Type);
+  for (const [k, v] of Object.entries(LOG_CONFIG.Config)) args.push('--log-opt', `${k}=${v}`);
+  for (const top of ['code', 'state', 'logs']) {
+    const source = join(ctx.dataDir, 'bare-mounts', top);
+    await mkdir(source, { recursive: true });
+    const readonly = top === 'code' ? ',readonly' : '';
+    args.push('--mount', `type=bind,src=${source},dst=${CONTAINER_PATHS.objectsDir}/${top}/bare${readonly}`);
+  }
+  return args;
+}
+
+async function oneBare(ctx: DockerBench, options: readonly string[] = []): Promise<number> {
   // No `true` binary in the image: the shell's builtin. The label only lets cleanup find it after Ctrl-C.
-  const run = await timeCommand('docker', ['run', '--rm', '--network', 'none', '--label', `${LABELS.instance}=${ctx.instance}`, ctx.image, 'sh', '-c', 'true']);
+  const run = await timeCommand('docker', ['run', '--rm', '--network', 'none', '--label', `${LABELS.instance}=${ctx.instance}`, ...options, ctx.image, 'sh', '-c', 'true']);
   if (run.code !== 0) throw new Error(`docker run failed (${run.code}): ${run.stderr.trim()}`);
   return run.ms;
 }
@@ -81,15 +109,20 @@ async function oneBare(ctx: DockerBench): Promise<number> {
 export async function deployRow(ctx: DockerBench, runs: number): Promise<Row> {
   const pkg = await markerPackage();
   ctx.say(`deploy: ${runs} deploys of a ${(pkg.length / 1e6).toFixed(2)} MB package alternating with ${runs} bare docker runs (+1 warm-up each)`);
+  const shaped = await berthShapedOptions(ctx);
   await oneBare(ctx);
+  await oneBare(ctx, shaped);
   await oneDeploy(ctx, pkg, 'warmup');
   const deploys: DeployTiming[] = [];
   const bares: number[] = [];
+  const shapedBares: number[] = [];
   for (let i = 0; i < runs; i++) {
     if (i % 2 === 0) {
       deploys.push(await oneDeploy(ctx, pkg, String(i)));
       bares.push(await oneBare(ctx));
+      shapedBares.push(await oneBare(ctx, shaped));
     } else {
+      shapedBares.push(await oneBare(ctx, shaped));
       bares.push(await oneBare(ctx));
       deploys.push(await oneDeploy(ctx, pkg, String(i)));
     }
@@ -115,6 +148,8 @@ export async function deployRow(ctx: DockerBench, runs: number): Promise<Row> {
         `bare = \`docker run --rm --network none <bot image> sh -c true\` from spawn to exit (create, start, exit, remove; the image has no /bin/true). One warm-up of each first, then alternating.`,
       `package: ${(pkg.length / 1e6).toFixed(2)} MB tar.gz (main.py + 1 MiB of random bytes); the bot is Python, its first statement prints the marker.`,
       `where the deploy time goes (median of each step): ${(Object.keys(SEGMENTS) as Segment[]).map((s) => `${SEGMENTS[s]} ${ms(segments[s])}`).join('; ')}.`,
+      `the same bare run with a bot container's options (--init, memory/CPU/pids limits, capabilities, no-new-privileges, log options, 3 bind mounts): median ${ms(median(shapedBares))} (${signedMs(median(shapedBares) - bareMs)} against the bare run) — ` +
+        `what the Engine charges for them; the rest of the gap is Berth's: two Node starts in the container (init, then run) and the bot's own interpreter.`,
       `not included: the CLI's own start (\`berth --help\`: median ${ms(median(cli))}) — a deploy typed at the shell pays it on top.`,
       `all deploys: ${deploys.map((d) => Math.round(d.totalMs)).join(', ')} ms; bare runs: ${bares.map((b) => Math.round(b)).join(', ')} ms.`,
     ],
@@ -128,6 +163,7 @@ export async function deployRow(ctx: DockerBench, runs: number): Promise<Row> {
       segmentsMedianMs: Object.fromEntries(Object.entries(segments).map(([k, v]) => [k, round(v)])),
       deploysMs: deploys.map((d) => round(d.totalMs)),
       bareRunsMs: bares.map((b) => round(b)),
+      bareRunWithBotOptionsMedianMs: round(median(shapedBares)),
       cliStartMedianMs: round(median(cli)),
     },
   };
