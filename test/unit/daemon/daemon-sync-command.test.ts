@@ -1,7 +1,8 @@
 /**
- * The standalone `berth-daemon sync` (sidecar setup) and the daemon's idle memory.
+ * The standalone `berth-daemon sync` (sidecar setup). The daemon's idle memory is measured
+ * in bench/ (rows/memory), not asserted here.
  */
-import { mkdir, readFile, writeFile, appendFile } from 'node:fs/promises';
+import { mkdir, writeFile, appendFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DAEMON_ENV } from '../../../src/domain/daemon-contract.js';
@@ -46,33 +47,5 @@ describe('berth-daemon sync', () => {
     expect(await p.exited).toBe(0);
     expect(p.stderr).toContain('sync: SIGTERM received, final sync');
     expect((await sb.storedState())?.['state.json']).toBe('{"on":"sigterm"}');
-  });
-});
-
-async function privateDirtyKb(pid: number): Promise<number> {
-  const text = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
-  return Number(/Private_Dirty:\s+(\d+) kB/.exec(text)![1]);
-}
-
-describe.skipIf(process.platform !== 'linux')('daemon memory', () => {
-  it('an idle daemon (long-running command with a sleeping bot) stays within 16 MB Private_Dirty', async () => {
-    await sb.uploadCode({ 'idle.mjs': 'console.log("idle bot up");\nsetInterval(() => {}, 60_000);\n' });
-    const p = await sb.start('bootstrap', sb.env({ [DAEMON_ENV.runtime]: 'nodejs20', [DAEMON_ENV.entrypoint]: 'idle.mjs' }));
-    await p.waitForOutput('idle bot up');
-    await waitFor('bootstrap.sh to exec the daemon', async () => (await readFile(`/proc/${p.pid}/cmdline`, 'utf8')).includes('berth-daemon.mjs\0run'));
-    // Idle = two samples a second apart within 128 kB of each other.
-    let last = -1;
-    const kb = await waitFor(
-      'the daemon memory to settle',
-      async () => {
-        const now = await privateDirtyKb(p.pid);
-        const settled = last >= 0 && Math.abs(now - last) <= 128;
-        last = now;
-        return settled ? now : undefined;
-      },
-      { timeoutMs: 20_000, intervalMs: 1000 },
-    );
-    console.log(`daemon idle Private_Dirty: ${(kb / 1024).toFixed(1)} MB (pid ${p.pid})`);
-    expect(kb).toBeLessThanOrEqual(16 * 1024);
   });
 });
