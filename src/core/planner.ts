@@ -10,7 +10,6 @@ import {
   crashLoopReason,
   backoffDelayMs,
   inBackoff,
-  isCleanExit,
   nextBackoffCount,
   type CrashLoopPolicy,
   type RestartHistory,
