@@ -7,6 +7,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Bot } from '../../src/domain/bot.js';
 import { ValidationError } from '../../src/domain/errors.js';
+import { MAX_RUN_PAGE, type Run, type ScheduleState } from '../../src/domain/run.js';
 import type { BotStatus } from '../../src/domain/status.js';
 import type { DesiredStateStore } from '../../src/ports/store.js';
 
@@ -34,6 +35,19 @@ export function makeBot(id: string, overrides: Partial<Bot> = {}): Bot {
     createdAt: '2024-01-01T00:00:00.000Z',
     updatedAt: '2024-01-01T00:00:00.000Z',
     generation: 1,
+    ...overrides,
+  };
+}
+
+export function makeRun(botId: string, runId: string, overrides: Partial<Run> = {}): Run {
+  return {
+    runId,
+    botId,
+    trigger: 'cron',
+    scheduledFor: '2026-03-08T13:00:00.000Z',
+    createdAt: '2026-03-08T13:00:00.010Z',
+    status: 'running',
+    containerName: `berth-${botId}-${runId}`,
     ...overrides,
   };
 }
@@ -235,10 +249,142 @@ export function desiredStateStoreContract(name: string, make: () => Promise<Desi
       expect((await reopened.getStatus('alpha'))?.phase).toBe('stopped');
     });
 
+    it('creates a run once, reads it back unchanged, replaces it with writeRun', async () => {
+      const run = makeRun('alpha', 'c-1', { startedAt: '2026-03-08T13:00:00.120Z' });
+      expect(await store.getRun('alpha', 'c-1')).toBeNull();
+      expect(await store.createRun(run)).toBe(true);
+      expect(await store.createRun({ ...run, trigger: 'manual' })).toBe(false);
+      expect(await store.getRun('alpha', 'c-1')).toEqual(run);
+      const done: Run = {
+        ...run,
+        status: 'succeeded',
+        finishedAt: '2026-03-08T13:00:01.000Z',
+        exitCode: 0,
+        outputTail: ['hello', 'größe ✓', ''],
+        reason: 'why not',
+      };
+      await store.writeRun(done);
+      expect(await store.getRun('alpha', 'c-1')).toEqual(done);
+      // Same runId under another bot is another record; writeRun also creates.
+      await store.writeRun(makeRun('beta', 'c-1', { status: 'skipped' }));
+      expect((await store.getRun('beta', 'c-1'))?.status).toBe('skipped');
+      expect((await store.getRun('alpha', 'c-1'))?.status).toBe('succeeded');
+    });
+
+    it('lets exactly one of two racing run creators win', async () => {
+      const other = await connect();
+      for (let round = 0; round < 10; round++) {
+        const [a, b] = await Promise.all([
+          store.createRun(makeRun('alpha', `r-${round}`, { reason: 'mine' })),
+          other.createRun(makeRun('alpha', `r-${round}`, { reason: 'theirs' })),
+        ]);
+        expect([a, b].filter(Boolean)).toHaveLength(1);
+        expect((await other.getRun('alpha', `r-${round}`))?.reason).toBe(a ? 'mine' : 'theirs');
+      }
+    });
+
+    it('lists runs of one bot newest first by createdAt then runId, bounded', async () => {
+      const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+      await store.writeRun(makeRun('alpha', 'b', { createdAt: at(5) }));
+      await store.writeRun(makeRun('alpha', 'a', { createdAt: at(5) }));
+      await store.writeRun(makeRun('alpha', 'z', { createdAt: at(1) }));
+      await store.writeRun(makeRun('alpha', 'm', { createdAt: at(9) }));
+      await store.writeRun(makeRun('other', 'x', { createdAt: at(7) }));
+      const ids = (runs: Run[]) => runs.map((r) => r.runId);
+      expect(ids(await store.listRuns('alpha'))).toEqual(['m', 'b', 'a', 'z']);
+      expect(ids(await store.listRuns('alpha', 2))).toEqual(['m', 'b']);
+      expect(ids(await store.listRuns('other', 10))).toEqual(['x']);
+      expect(await store.listRuns('nobody')).toEqual([]);
+      // Nonsense limits still return a bounded page.
+      expect(ids(await store.listRuns('alpha', 0))).toEqual(['m']);
+      expect(ids(await store.listRuns('alpha', 2.7))).toEqual(['m', 'b']);
+    });
+
+    it('never returns more than MAX_RUN_PAGE runs at once', async () => {
+      const base = Date.UTC(2026, 0, 1);
+      for (let i = 0; i < MAX_RUN_PAGE + 5; i++) {
+        await store.writeRun(makeRun('alpha', `r${String(i).padStart(4, '0')}`, { createdAt: new Date(base + i * 1000).toISOString() }));
+      }
+      const page = await store.listRuns('alpha', 10_000);
+      expect(page).toHaveLength(MAX_RUN_PAGE);
+      expect(page[0]?.runId).toBe(`r${String(MAX_RUN_PAGE + 4).padStart(4, '0')}`);
+    }, 60_000);
+
+    it('prunes all but the newest runs of one bot', async () => {
+      const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+      for (let i = 0; i < 6; i++) await store.writeRun(makeRun('alpha', `r${i}`, { createdAt: at(i) }));
+      await store.writeRun(makeRun('beta', 'r0', { createdAt: at(0) }));
+      expect(await store.pruneRuns('alpha', 2)).toBe(4);
+      expect((await store.listRuns('alpha')).map((r) => r.runId)).toEqual(['r5', 'r4']);
+      expect(await store.pruneRuns('alpha', 2)).toBe(0);
+      expect(await store.pruneRuns('alpha', 0)).toBe(2);
+      expect(await store.listRuns('alpha')).toEqual([]);
+      expect(await store.listRuns('beta')).toHaveLength(1);
+      await expect(store.pruneRuns('alpha', -1)).rejects.toBeInstanceOf(ValidationError);
+    });
+
+    it('creates a schedule state once and advances it only from the expected state', async () => {
+      const s0: ScheduleState = { botId: 'alpha', nextRunAt: '2026-03-08T13:00:00.000Z', basis: 'cron-a' };
+      const s1: ScheduleState = { ...s0, nextRunAt: '2026-03-08T14:00:00.000Z' };
+      expect(await store.getSchedule('alpha')).toBeNull();
+      // Advancing a state that does not exist does not create it.
+      expect(await store.advanceSchedule(s0, s1)).toBe(false);
+      expect(await store.getSchedule('alpha')).toBeNull();
+      expect(await store.advanceSchedule(null, s0)).toBe(true);
+      expect(await store.advanceSchedule(null, s1)).toBe(false);
+      expect(await store.getSchedule('alpha')).toEqual(s0);
+      expect(await store.advanceSchedule(s0, s1)).toBe(true);
+      expect(await store.getSchedule('alpha')).toEqual(s1);
+      // A scheduler that still holds s0 loses.
+      expect(await store.advanceSchedule(s0, { ...s0, nextRunAt: '2026-03-08T15:00:00.000Z' })).toBe(false);
+      // The basis is part of the condition: same instant, other schedule → no match.
+      expect(await store.advanceSchedule({ ...s1, basis: 'cron-b' }, { ...s1, nextRunAt: '2026-03-09T00:00:00.000Z' })).toBe(false);
+      const s2: ScheduleState = { botId: 'alpha', nextRunAt: '2026-03-08T13:30:00.000Z', basis: 'cron-b' };
+      expect(await store.advanceSchedule(s1, s2)).toBe(true);
+      expect(await store.getSchedule('alpha')).toEqual(s2);
+      await store.deleteSchedule('alpha');
+      await expect(store.deleteSchedule('alpha')).resolves.toBeUndefined();
+      expect(await store.getSchedule('alpha')).toBeNull();
+      expect(await store.advanceSchedule(null, s0)).toBe(true);
+    });
+
+    it('lets exactly one of two schedulers claim each slot', async () => {
+      const other = await connect();
+      const slot = (i: number) => new Date(Date.UTC(2026, 0, 1, 0, i)).toISOString();
+      const [c1, c2] = await Promise.all([
+        store.advanceSchedule(null, { botId: 'alpha', nextRunAt: slot(0), basis: 'b' }),
+        other.advanceSchedule(null, { botId: 'alpha', nextRunAt: slot(0), basis: 'b' }),
+      ]);
+      expect([c1, c2].filter(Boolean)).toHaveLength(1);
+      let mine = 0;
+      let theirs = 0;
+      for (let i = 0; i < 30; i++) {
+        const expected: ScheduleState = { botId: 'alpha', nextRunAt: slot(i), basis: 'b' };
+        const next: ScheduleState = { ...expected, nextRunAt: slot(i + 1) };
+        const [a, b] = await Promise.all([store.advanceSchedule(expected, next), other.advanceSchedule(expected, next)]);
+        expect([a, b].filter(Boolean)).toHaveLength(1);
+        if (a) mine++;
+        else theirs++;
+      }
+      expect(mine + theirs).toBe(30);
+      expect((await other.getSchedule('alpha'))?.nextRunAt).toBe(slot(30));
+    });
+
+    it('keeps schedules per bot', async () => {
+      await store.advanceSchedule(null, { botId: 'alpha', nextRunAt: '2026-01-01T00:00:00.000Z', basis: 'x' });
+      await store.advanceSchedule(null, { botId: 'beta', nextRunAt: '2026-02-01T00:00:00.000Z', basis: 'y' });
+      await store.deleteSchedule('alpha');
+      expect(await store.getSchedule('beta')).toEqual({ botId: 'beta', nextRunAt: '2026-02-01T00:00:00.000Z', basis: 'y' });
+    });
+
     it('honours an aborted signal', async () => {
       await expect(store.getBot('alpha', AbortSignal.abort())).rejects.toThrow();
       await expect(store.writeBot(makeBot('alpha'), 0, AbortSignal.abort())).rejects.toThrow();
       expect(await store.getBot('alpha')).toBeNull();
+      await expect(store.createRun(makeRun('alpha', 'r'), AbortSignal.abort())).rejects.toThrow();
+      await expect(store.advanceSchedule(null, { botId: 'alpha', nextRunAt: '2026-01-01T00:00:00.000Z', basis: 'b' }, AbortSignal.abort())).rejects.toThrow();
+      expect(await store.getRun('alpha', 'r')).toBeNull();
+      expect(await store.getSchedule('alpha')).toBeNull();
     });
 
     it('close is idempotent', async () => {

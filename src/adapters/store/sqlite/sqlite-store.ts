@@ -7,7 +7,8 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Bot } from '../../../domain/bot.js';
-import { BerthError, UnavailableError, errorMessage } from '../../../domain/errors.js';
+import { BerthError, UnavailableError, ValidationError, errorMessage } from '../../../domain/errors.js';
+import { DEFAULT_RUN_PAGE, runPageSize, type Run, type ScheduleState } from '../../../domain/run.js';
 import type { BotStatus } from '../../../domain/status.js';
 import type { BotQuery, DesiredStateStore } from '../../../ports/store.js';
 import { assertNextGeneration } from '../generation.js';
@@ -26,6 +27,19 @@ const SCHEMA = `
   CREATE TABLE IF NOT EXISTS statuses (
     bot_id TEXT PRIMARY KEY NOT NULL,
     doc TEXT NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS runs (
+    bot_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (bot_id, run_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS runs_by_age ON runs (bot_id, created_at DESC, run_id DESC);
+  CREATE TABLE IF NOT EXISTS schedules (
+    bot_id TEXT PRIMARY KEY NOT NULL,
+    next_run_at TEXT NOT NULL,
+    basis TEXT NOT NULL
   ) WITHOUT ROWID;
 `;
 
@@ -114,6 +128,90 @@ export class SqliteStore implements DesiredStateStore {
 
   async deleteStatus(botId: string, signal?: AbortSignal): Promise<void> {
     this.run(signal, 'delete status', (db) => this.prepare(db, 'DELETE FROM statuses WHERE bot_id = ?').run(botId));
+  }
+
+  async createRun(run: Run, signal?: AbortSignal): Promise<boolean> {
+    const result = this.run(signal, 'create run', (db) =>
+      this
+        .prepare(db, 'INSERT INTO runs (bot_id, run_id, created_at, doc) VALUES (?, ?, ?, ?) ON CONFLICT(bot_id, run_id) DO NOTHING')
+        .run(run.botId, run.runId, run.createdAt, JSON.stringify(run)),
+    );
+    return result.changes === 1;
+  }
+
+  async writeRun(run: Run, signal?: AbortSignal): Promise<void> {
+    this.run(signal, 'write run', (db) =>
+      this
+        .prepare(
+          db,
+          'INSERT INTO runs (bot_id, run_id, created_at, doc) VALUES (?, ?, ?, ?) ' +
+            'ON CONFLICT(bot_id, run_id) DO UPDATE SET created_at = excluded.created_at, doc = excluded.doc',
+        )
+        .run(run.botId, run.runId, run.createdAt, JSON.stringify(run)),
+    );
+  }
+
+  async getRun(botId: string, runId: string, signal?: AbortSignal): Promise<Run | null> {
+    const row = this.run(signal, 'read run', (db) =>
+      this.prepare<[string, string], { doc: string }>(db, 'SELECT doc FROM runs WHERE bot_id = ? AND run_id = ?').get(botId, runId),
+    );
+    return row ? (JSON.parse(row.doc) as Run) : null;
+  }
+
+  async listRuns(botId: string, limit = DEFAULT_RUN_PAGE, signal?: AbortSignal): Promise<Run[]> {
+    const bounded = runPageSize(limit);
+    const rows = this.run(signal, 'list runs', (db) =>
+      this
+        .prepare<[string, number], { doc: string }>(
+          db,
+          'SELECT doc FROM runs WHERE bot_id = ? ORDER BY created_at DESC, run_id DESC LIMIT ?',
+        )
+        .all(botId, bounded),
+    );
+    return rows.map((r) => JSON.parse(r.doc) as Run);
+  }
+
+  async pruneRuns(botId: string, keep: number, signal?: AbortSignal): Promise<number> {
+    if (!Number.isSafeInteger(keep) || keep < 0) throw ValidationError.single('keep', 'must be a non-negative whole number');
+    const result = this.run(signal, 'prune runs', (db) =>
+      this
+        .prepare(
+          db,
+          'DELETE FROM runs WHERE bot_id = ? AND run_id NOT IN ' +
+            '(SELECT run_id FROM runs WHERE bot_id = ? ORDER BY created_at DESC, run_id DESC LIMIT ?)',
+        )
+        .run(botId, botId, keep),
+    );
+    return result.changes;
+  }
+
+  async getSchedule(botId: string, signal?: AbortSignal): Promise<ScheduleState | null> {
+    const row = this.run(signal, 'read schedule', (db) =>
+      this
+        .prepare<[string], { next_run_at: string; basis: string }>(db, 'SELECT next_run_at, basis FROM schedules WHERE bot_id = ?')
+        .get(botId),
+    );
+    return row ? { botId, nextRunAt: row.next_run_at, basis: row.basis } : null;
+  }
+
+  async advanceSchedule(expected: ScheduleState | null, next: ScheduleState, signal?: AbortSignal): Promise<boolean> {
+    if (expected && expected.botId !== next.botId) {
+      throw ValidationError.single('botId', `expected and next name different bots (${expected.botId}, ${next.botId})`);
+    }
+    const result = this.run(signal, 'advance schedule', (db) =>
+      expected === null
+        ? this
+            .prepare(db, 'INSERT INTO schedules (bot_id, next_run_at, basis) VALUES (?, ?, ?) ON CONFLICT(bot_id) DO NOTHING')
+            .run(next.botId, next.nextRunAt, next.basis)
+        : this
+            .prepare(db, 'UPDATE schedules SET next_run_at = ?, basis = ? WHERE bot_id = ? AND next_run_at = ? AND basis = ?')
+            .run(next.nextRunAt, next.basis, next.botId, expected.nextRunAt, expected.basis),
+    );
+    return result.changes === 1;
+  }
+
+  async deleteSchedule(botId: string, signal?: AbortSignal): Promise<void> {
+    this.run(signal, 'delete schedule', (db) => this.prepare(db, 'DELETE FROM schedules WHERE bot_id = ?').run(botId));
   }
 
   async ping(signal?: AbortSignal): Promise<void> {
