@@ -5,7 +5,7 @@
  * failing handler never affects another.
  */
 import { UnavailableError, ValidationError, errorMessage } from '../../../domain/errors.js';
-import type { EventBus, EventHandler, EventSubscription } from '../../../ports/events.js';
+import type { EventBus, EventBusHealth, EventHandler, EventSubscription } from '../../../ports/events.js';
 import { assertPublishSubject, assertSubscribePattern, subjectMatches } from '../subjects.js';
 
 export interface MemoryEventBusOptions {
@@ -25,11 +25,21 @@ export class MemoryEventBus implements EventBus {
   private readonly subscribers = new Set<Subscriber>();
   private readonly onHandlerError: (err: unknown, subject: string) => void;
   private closed = false;
+  private readonly since = new Date().toISOString();
 
   constructor(options: MemoryEventBusOptions = {}) {
     this.onHandlerError =
       options.onHandlerError ??
       ((err, subject) => process.stderr.write(`berth: event handler for ${subject} failed: ${errorMessage(err)}\n`));
+  }
+
+  /** Nothing to connect to. */
+  async init(): Promise<void> {
+    this.assertOpen();
+  }
+
+  health(): EventBusHealth {
+    return this.closed ? { ok: false, detail: 'the in-process bus is closed', since: this.since } : { ok: true, since: this.since };
   }
 
   async publish(subject: string, payload: unknown, signal?: AbortSignal): Promise<void> {
