@@ -5,6 +5,9 @@
  * server has them again), publishing while the server is down (a prompt UnavailableError,
  * never a hang or a crash), a bus started before its server, and the URL setting.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { connect as tcpConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openEventBus } from '../../src/adapters/events/open.js';
 import { NatsEventBus, type NatsConnectionEvent } from '../../src/adapters/events/nats/nats-event-bus.js';
@@ -176,15 +179,12 @@ describe.skipIf(skip !== undefined)(`NATS event bus across a server restart${ski
 
 /** A bare nats-server on a given port (the helper picks its own ports). */
 async function startNatsServerOn(port: number): Promise<{ stop(): Promise<void> }> {
-  const { spawn } = await import('node:child_process');
-  const { once } = await import('node:events');
   const proc = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
   const exited = once(proc, 'exit');
   try {
     await waitFor('late server accepting', async () => {
-      const { connect } = await import('node:net');
       return new Promise<boolean>((resolve) => {
-        const s = connect(port, '127.0.0.1', () => {
+        const s = tcpConnect(port, '127.0.0.1', () => {
           s.destroy();
           resolve(true);
         });
