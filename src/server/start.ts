@@ -17,8 +17,9 @@ import { SETTINGS, type SettingKey } from '../config/settings.js';
 import { BotService } from '../core/bot-service.js';
 import { LogReader, StateReader } from '../core/queries/index.js';
 import { BotRegistry } from '../core/registry/bot-registry.js';
-import { ValidationError, errorMessage } from '../domain/errors.js';
+import { UnavailableError, ValidationError, errorMessage } from '../domain/errors.js';
 import type { DependencyHealth } from '../domain/status.js';
+import type { NatsConnectionEvent } from '../adapters/events/nats/nats-event-bus.js';
 import { openEventBus } from '../adapters/events/open.js';
 import { openObjectStore } from '../adapters/objects/open.js';
 import { openStore } from '../adapters/store/open.js';
@@ -77,8 +78,8 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
 
   try {
     await mkdir(config.dataDir, { recursive: true });
-    const { store, objects, events } = await openAdapters(config, closers);
-    logger.info({ role, store: config.store, objects: config.objects, events: config.events, dataDir: config.dataDir }, 'adapters opened');
+    const { store, objects, events } = await openAdapters(config, closers, { role, logger, announce, signal: options.signal });
+    logger.info({ role, store: config.store, objects: config.objects, events: redactEvents(config.events), dataDir: config.dataDir }, 'adapters opened');
     if (role !== 'serve' && config.events.startsWith('memory:')) {
       announce(
         `events are in-process (${SETTINGS.events.env}=memory:): ` +
@@ -167,16 +168,59 @@ interface Adapters {
   readonly events: EventBus;
 }
 
-async function openAdapters(config: ServerConfig, closers: (() => Promise<void>)[]): Promise<Adapters> {
+interface OpenContext {
+  readonly role: ServerRole;
+  readonly logger: ServerLogger;
+  readonly announce: Announce;
+  readonly signal: AbortSignal | undefined;
+}
+
+async function openAdapters(config: ServerConfig, closers: (() => Promise<void>)[], ctx: OpenContext): Promise<Adapters> {
   const store = asConfigError(config, 'store', () => openStore(config.store));
   closers.push(() => store.close());
   await store.init();
   const objects = asConfigError(config, 'objects', () => openObjectStore(config.objects));
   closers.push(() => objects.close());
   await objects.init();
-  const events = asConfigError(config, 'events', () => openEventBus(config.events));
+  const events = asConfigError(config, 'events', () =>
+    openEventBus(config.events, {
+      name: `berth ${ctx.role} ${process.pid}`,
+      onHandlerError: (err, subject) => ctx.logger.warn({ err, subject }, 'event handler failed'),
+      onConnectionEvent: (event) => logBusEvent(ctx.logger, event),
+    }),
+  );
   closers.push(() => events.close());
+  try {
+    await events.init(ctx.signal);
+  } catch (err) {
+    if (!(err instanceof UnavailableError)) throw err;
+    // A shared bus that is not up yet is no reason to refuse to start: the timer converges.
+    ctx.announce(`WARNING: ${errorMessage(err)}; until it answers, changes made by other processes are seen at the next full reconcile.`);
+  }
   return { store, objects, events };
+}
+
+/** Connection changes of a shared bus: a lost connection is a warning, never a failure. */
+function logBusEvent(logger: ServerLogger, event: NatsConnectionEvent): void {
+  switch (event.type) {
+    case 'connected':
+      logger.info({ server: event.server, reconnect: event.reconnect }, event.reconnect ? 'event bus reconnected' : 'event bus connected');
+      break;
+    case 'disconnected':
+      logger.warn({ server: event.server }, 'event bus disconnected; reconnecting (changes converge at the timer meanwhile)');
+      break;
+    case 'connect-failed':
+      // Every attempt at first, then every tenth: a bus that stays away must not flood the log.
+      if (event.attempt <= 3 || event.attempt % 10 === 0) logger.warn({ err: event.err, attempt: event.attempt }, 'event bus not reachable yet');
+      break;
+    case 'error':
+      logger.warn({ err: event.err }, 'event bus error');
+      break;
+  }
+}
+
+function redactEvents(url: string): string {
+  return url.replace(/^(nats:\/\/)[^@]*@/i, '$1***@');
 }
 
 /** An adapter refusing its URL is a bad setting: say where the setting came from. */
@@ -249,7 +293,8 @@ async function health(deps: ApiDeps): Promise<DependencyHealth[]> {
       return { name, ok: false, detail: errorMessage(err), since: now };
     }
   };
-  const fromService = deps.botService?.health() ?? [];
+  const bus = deps.events.health();
+  const fromService = [...(deps.botService?.health() ?? []), { name: 'events' as const, ...bus }];
   const names = new Set(fromService.map((h) => h.name));
   const extra = await Promise.all(
     [
