@@ -314,6 +314,8 @@ export class BotService {
       this.log.warn({ subject }, 'ignored bot-changed event without a valid bot id');
       return;
     }
+    // Lets an operator (and the cross-process tests) tell an event-driven reconcile from a timer pass.
+    this.log.debug({ botId, subject }, 'bot changed event');
     this.trigger(`changed ${botId}`, () => this.reconcileBot(botId));
   }
 
