@@ -3,17 +3,25 @@
  */
 import { ValidationError } from '../../domain/errors.js';
 import type { DesiredStateStore } from '../../ports/store.js';
+import { MongoStore } from './mongodb/mongo-store.js';
+import { MONGODB_URL_FORMS } from './mongodb/url.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
 
-export const STORE_URL_FORMS = ['sqlite:<path>', 'sqlite://<absolute path>', 'sqlite::memory:'] as const;
+export const STORE_URL_FORMS = ['sqlite:<path>', 'sqlite://<absolute path>', 'sqlite::memory:', ...MONGODB_URL_FORMS] as const;
 
-/** Nothing is opened until `init()` (or the first call); the SQLite file's directory is created then. */
+/**
+ * Nothing is opened until `init()` (or the first call): the SQLite file's directory is
+ * created then, the MongoDB connection made and its indexes created. A malformed URL
+ * throws ValidationError (field `store`) here already.
+ */
 export function openStore(url: string): DesiredStateStore {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
   switch (scheme) {
     case 'sqlite':
       return new SqliteStore(sqlitePath(url));
-    // Dispatch point: `case 'mongodb':` / `case 'mongodb+srv':` go here.
+    case 'mongodb':
+    case 'mongodb+srv':
+      return new MongoStore(url);
     default:
       throw invalid(url, scheme === undefined ? 'has no scheme' : `has an unknown scheme "${scheme}:"`);
   }
