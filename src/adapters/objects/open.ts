@@ -1,27 +1,41 @@
 /**
  * Picks the object store adapter from the `objects` setting (`--objects`, DESIGN §2).
  * Bundled into the in-container daemon: keep top-level imports to Node built-ins and the
- * filesystem adapter; a remote adapter must not drag its client in at module load.
+ * adapters' own small modules; the S3 adapter imports its `minio` client only on first use.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ValidationError, errorMessage } from '../../domain/errors.js';
 import type { ObjectStore } from '../../ports/objects.js';
 import { FsObjectStore } from './fs/fs-object-store.js';
+import { S3ObjectStore } from './s3/s3-object-store.js';
+import { S3_CREDENTIAL_ENV, S3_URL_FORMS, parseS3Url, redactS3Url } from './s3/s3-url.js';
 
 export interface OpenObjectStoreOptions {
   /** Filesystem store only: when running as root, new files take the owner of their directory. */
   readonly matchParentOwner?: boolean;
+  /** Environment S3 credentials are read from when the URL has none (default process.env). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Names of the credential variables (default BERTH_S3_ACCESS_KEY / BERTH_S3_SECRET_KEY). */
+  readonly s3CredentialEnv?: { readonly accessKey: string; readonly secretKey: string };
 }
 
-export const OBJECT_STORE_URL_FORMS = ['file:<path>', 'file://<absolute path>'] as const;
+export const OBJECT_STORE_URL_FORMS = ['file:<path>', 'file://<absolute path>', ...S3_URL_FORMS] as const;
+
+/** The setting as it may be shown in logs and errors: S3 secrets replaced by `***`. */
+export function redactObjectStoreUrl(url: string): string {
+  return redactS3Url(url);
+}
 
 export function openObjectStore(url: string, opts: OpenObjectStoreOptions = {}): ObjectStore {
   const scheme = schemeOf(url);
   switch (scheme) {
     case 'file':
       return new FsObjectStore(fileUrlPath(url), { matchParentOwner: opts.matchParentOwner ?? false });
-    // Dispatch point: `case 's3':` goes here (load its client lazily, see the note above).
+    case 's3':
+    case 's3+http':
+    case 's3+https':
+      return new S3ObjectStore(parseS3Url(url, opts.env ?? process.env, opts.s3CredentialEnv ?? S3_CREDENTIAL_ENV));
     default:
       throw invalid(url, scheme === undefined ? 'has no scheme' : `has an unknown scheme "${scheme}:"`);
   }
@@ -50,6 +64,6 @@ function fileUrlPath(url: string): string {
 function invalid(url: string, problem: string): ValidationError {
   return ValidationError.single(
     'objects',
-    `${JSON.stringify(url)} ${problem}; accepted forms: ${OBJECT_STORE_URL_FORMS.join(', ')}`,
+    `${JSON.stringify(redactS3Url(url))} ${problem}; accepted forms: ${OBJECT_STORE_URL_FORMS.join(', ')}`,
   );
 }
