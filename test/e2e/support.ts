@@ -9,7 +9,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestContext } from 'vitest';
 import type { BotView } from '../../src/core/queries/status-view.js';
-import { apiJson, berthOk, startBerth, type BerthServer } from '../support/berth-process.js';
+import { apiJson, berthOk, newDataDir, startBerth, type BerthServer, type ServeOptions } from '../support/berth-process.js';
 import { dockerUnavailableReason, dockerRequired, ensureTestImage } from '../support/image.js';
 import { dockerProbe, processProbe, type RuntimeProbe } from '../support/runtime-probe.js';
 import { waitFor } from '../support/wait.js';
@@ -41,9 +41,68 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(runtime: RuntimeName, label: string, opts: { interval?: string; grace?: string } = {}): Promise<Harness> {
+/**
+ * How Berth is deployed for a suite: one `berth serve`, or `berth api` and `berth bot-runner`
+ * as separate processes sharing the store and object store (same data directory: the SQLite
+ * file and the objects directory) and the event bus given here (`nats://…`, or `memory:`,
+ * which does not cross processes).
+ */
+export type DeploymentShape = { readonly processes: 'serve' } | { readonly processes: 'split'; readonly events: string };
+
+export interface HarnessOptions {
+  readonly interval?: string;
+  readonly grace?: string;
+  /** Default: one `berth serve`. */
+  readonly shape?: DeploymentShape;
+}
+
+/**
+ * `berth api` + `berth bot-runner` seen as one server by the suites: the API's URL, the
+ * runner's service log first (what the suites count), both stopped or killed together.
+ */
+export interface SplitServer extends BerthServer {
+  readonly api: BerthServer;
+  readonly runner: BerthServer;
+}
+
+export function splitServer(api: BerthServer, runner: BerthServer): SplitServer {
+  return {
+    api,
+    runner,
+    url: api.url,
+    pid: runner.pid,
+    dataDir: runner.dataDir,
+    stderr: () => `${runner.stderr()}${api.stderr()}`,
+    logs: () => [...runner.logs(), ...api.logs()],
+    stop: async () => {
+      await runner.stop();
+      await api.stop();
+    },
+    kill: async () => {
+      await runner.kill();
+      await api.kill();
+    },
+  };
+}
+
+/** Starts the deployment: `berth serve`, or bot-runner then api on one data directory. */
+export async function startDeployment(shape: DeploymentShape, options: ServeOptions): Promise<BerthServer> {
+  if (shape.processes === 'serve') return startBerth(options);
+  const dataDir = options.dataDir ?? (await newDataDir(options.instance));
+  const shared = { ...options, dataDir, extraArgs: [...(options.extraArgs ?? []), '--events', shape.events] };
+  const runner = await startBerth({ ...shared, command: 'bot-runner' });
+  try {
+    return splitServer(await startBerth({ ...shared, command: 'api' }), runner);
+  } catch (err) {
+    await runner.kill();
+    throw err;
+  }
+}
+
+export async function startHarness(runtime: RuntimeName, label: string, opts: HarnessOptions = {}): Promise<Harness> {
   const instance = uniqueId(`e2e-${label}`);
   const image = runtime === 'docker' ? await ensureTestImage() : undefined;
+  const shape = opts.shape ?? { processes: 'serve' };
   const serveOptions = {
     runtime,
     instance,
@@ -51,7 +110,7 @@ export async function startHarness(runtime: RuntimeName, label: string, opts: { 
     grace: opts.grace ?? '10',
     ...(image ? { image } : {}),
   };
-  const server = await startBerth(serveOptions);
+  const server = await startDeployment(shape, serveOptions);
   const probe = runtime === 'docker' ? dockerProbe(instance) : processProbe(server.dataDir, instance);
   const harness: Harness = {
     runtime,
@@ -60,7 +119,7 @@ export async function startHarness(runtime: RuntimeName, label: string, opts: { 
     probe,
     ...(image ? { image } : {}),
     async restart() {
-      harness.server = await startBerth({ ...serveOptions, dataDir: server.dataDir });
+      harness.server = await startDeployment(shape, { ...serveOptions, dataDir: server.dataDir });
     },
     async close() {
       // Remove every container of this instance first, then the service.

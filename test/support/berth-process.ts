@@ -16,6 +16,7 @@ export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const started = new Set<ChildProcess>();
 
 export interface BerthServer {
+  /** The API's URL; empty for `bot-runner`, which serves no API. */
   readonly url: string;
   readonly pid: number;
   readonly dataDir: string;
@@ -83,10 +84,12 @@ export async function startBerth(opts: ServeOptions): Promise<BerthServer> {
     const timer = setTimeout(() => reject(new Error(`berth serve did not start within 240 s:\n${err}`)), 240_000);
     const onData = () => {
       const m = /API listening on (http:\/\/[^\s]+)/.exec(err);
-      if (m?.[1]) {
+      // bot-runner has no API: it is ready once it says it runs (its first pass is done).
+      const runnerReady = opts.command === 'bot-runner' && /bot-runner running/.test(err);
+      if (m?.[1] || runnerReady) {
         clearTimeout(timer);
         child.stderr!.off('data', onData);
-        resolve(m[1].replace(/\/$/, ''));
+        resolve(m?.[1]?.replace(/\/$/, '') ?? '');
       }
     };
     child.stderr!.on('data', onData);
