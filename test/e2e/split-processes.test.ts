@@ -16,14 +16,15 @@
  *
  * "Acted on" is the runner's `starting container` log line, timestamped by the runner.
  */
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { apiJson, berthOk, stopAllBerthProcesses, type BerthServer } from '../support/berth-process.js';
+import { apiJson, berthOk, newDataDir, startBerth, stopAllBerthProcesses, type BerthServer } from '../support/berth-process.js';
 import { ensureTestImage } from '../support/image.js';
 import { natsSkipReason, startNatsServer, stopAllNatsServers, type NatsServer } from '../support/nats-server.js';
 import { dockerProbe, processProbe, type RuntimeProbe } from '../support/runtime-probe.js';
 import { waitFor } from '../support/wait.js';
-import { EXAMPLES, runtimeSkipReason, startDeployment, uniqueId, type SplitServer } from './support.js';
+import { EXAMPLES, runtimeSkipReason, splitServer, startDeployment, uniqueId, type SplitServer } from './support.js';
 
 const natsSkip = natsSkipReason();
 // Docker when there is an engine (the production shape); the process runtime otherwise.
@@ -116,6 +117,35 @@ describe(`berth api and berth bot-runner as separate processes (${runtime} runti
     // The API process says nothing about in-process events: it shares a bus.
     expect(s.server.api.stderr()).not.toMatch(/events are in-process/);
     await nats.dispose();
+  });
+
+  it.skipIf(natsSkip !== undefined)(`settings from the environment (runner) and a config file (api), as docker-compose.yml gives them${natsSkip ? ` (skipped: ${natsSkip})` : ''}`, async () => {
+    const nats = await startNatsServer();
+    try {
+      const shared = await newDataDir('shared');
+      const store = `sqlite:${join(shared, 'berth.db')}`;
+      const objects = `file:${join(shared, 'objects')}`;
+      const instance = uniqueId('split-cfg');
+      const image = runtime === 'docker' ? await ensureTestImage() : undefined;
+      const base = { runtime, instance, interval: '1h', ...(image ? { image } : {}) } as const;
+      const runner = await startBerth({ ...base, command: 'bot-runner', env: { BERTH_STORE: store, BERTH_OBJECTS: objects, BERTH_EVENTS: nats.url } });
+      const configFile = join(shared, 'api.yaml');
+      await writeFile(configFile, `store: ${store}\nobjects: ${objects}\nevents: ${nats.url}\n`);
+      const api = await startBerth({ ...base, command: 'api', extraArgs: ['--config-file', configFile] });
+      const s: Split = { server: splitServer(api, runner), probe: runtime === 'docker' ? dockerProbe(instance) : processProbe(runner.dataDir, instance) };
+      open.push(s);
+      for (const server of [runner, api]) {
+        expect(logsOf(server, 'adapters opened')[0]).toMatchObject({ store, objects, events: nats.url });
+      }
+      const id = uniqueId('cfg');
+      await deployDisabled(s, id);
+      const sent = await enable(s, id);
+      expect((await startedAt(s, id)) - sent).toBeLessThan(1000);
+      // The runner found the code the API stored: they share the object store.
+      await waitFor(`${id} running`, () => s.probe.running(id), { timeoutMs: 60_000 });
+    } finally {
+      await nats.dispose();
+    }
   });
 
   it('without NATS, the runner applies a change made through the API at its next timer pass', async () => {
