@@ -1,8 +1,8 @@
 /**
  * The benchmarks of issue 2, on demand: `npm run bench` (full, ~6–10 min on 2 cores) or
  * `npm run bench -- --quick` (40 state writes instead of 200). `--only planner,deploy,…`
- * picks rows (planner, reconcile, deploy, state, memory; reconcile needs the memory
- * row's fleet and brings it along).
+ * picks rows (planner, reconcile, deploy, state, memory, store-reconcile; reconcile needs
+ * the memory row's fleet and brings it along).
  *
  * Prints one table and writes the same figures to bench/results/latest.json. Rows that
  * need Docker say why they could not be measured when it is missing. Everything started
@@ -27,10 +27,11 @@ import { DAEMON_ROW, SERVE_ROW, fleetRows } from './rows/memory.js';
 import { plannerRow } from './rows/planner.js';
 import { reconcileRow } from './rows/reconcile.js';
 import { stateRow } from './rows/state.js';
+import { STORE_RECONCILE_ROW, storeReconcileRow } from './rows/store-reconcile.js';
 
-const ROW_KEYS = ['planner', 'reconcile', 'deploy', 'state', 'memory'] as const;
+const ROW_KEYS = ['planner', 'reconcile', 'deploy', 'state', 'memory', 'store-reconcile'] as const;
 type RowKey = (typeof ROW_KEYS)[number];
-const ORDER = ['planner', 'reconcile', 'deploy', 'state', 'daemon-memory', 'serve-rss'];
+const ORDER = ['planner', 'reconcile', 'deploy', 'state', 'daemon-memory', 'serve-rss', 'store-reconcile'];
 
 const TITLES = {
   reconcile: { key: 'reconcile', title: '2. full reconcile pass, 100 running bots, no changes', goal: 'ratio ≤ 1.5' },
@@ -180,6 +181,10 @@ async function main(): Promise<void> {
       rows.push(await measureRow({ key: 'planner', title: '1. planner, 10k desired vs 10k actual, no changes', goal: '< 20 ms' }, () => plannerRow(SETTINGS.plannerRuns)));
     }
     rows.push(...(await dockerRows(options, cleanup, writes)));
+    if (options.only.has('store-reconcile')) {
+      // No Docker needed: a runtime double isolates the store's share of a pass.
+      rows.push(await measureRow(STORE_RECONCILE_ROW, () => storeReconcileRow(cleanup, say, options.quick ? 10 : 30)));
+    }
   } finally {
     await cleanup.runAll(say);
   }
