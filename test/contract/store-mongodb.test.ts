@@ -114,6 +114,17 @@ describe('MongoStore specifics (CongoDB)', () => {
     }
   });
 
+  it('reports use after close as unavailable, and close twice is fine', async () => {
+    const url = server.url(uniqueDatabase('closed'));
+    const store = new MongoStore(url);
+    await store.init();
+    await store.close();
+    await store.close();
+    await expect(store.getBot('alpha')).rejects.toBeInstanceOf(UnavailableError);
+    await expect(store.ping()).rejects.toMatchObject({ dependency: 'store' });
+    await dropDatabase(url);
+  });
+
   it('creates its indexes at init (only _id is unique) and stores one document per record with the natural key beside the hashed _id', async () => {
     const url = server.url(uniqueDatabase('layout'));
     const store = new MongoStore(url);

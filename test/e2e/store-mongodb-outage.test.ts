@@ -12,7 +12,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DependencyHealth } from '../../src/domain/status.js';
-import { apiJson, berthOk, newDataDir, startBerth, stopAllBerthProcesses, type BerthServer } from '../support/berth-process.js';
+import { apiJson, berthCli, berthOk, newDataDir, startBerth, stopAllBerthProcesses, type BerthServer } from '../support/berth-process.js';
 import { startMongoTestServer, stopAllMongoTestServers, type MongoTestServer } from '../support/mongo-server.js';
 import { processProbe, type RuntimeProbe } from '../support/runtime-probe.js';
 import { waitFor } from '../support/wait.js';
@@ -84,8 +84,12 @@ describe('MongoDB store outage under berth serve (process runtime)', { timeout: 
     }, { timeoutMs: 20_000 });
     expect(down.detail).toMatch(/store unavailable/);
     // Reads that need the store answer 503 with the typed error instead of hanging or crashing.
-    const read = await apiJson<{ error?: { code?: string } }>(berth.url, `/v1/bots/${first}`);
+    const read = await apiJson(berth.url, `/v1/bots/${first}`);
     expect(read.status).toBe(503);
+    expect(JSON.stringify(read.body)).toMatch(/store unavailable/);
+    const ls = await berthCli(berth.url, ['ls']);
+    expect(ls.code).not.toBe(0);
+    expect(ls.stderr).toMatch(/store unavailable/);
 
     // Through the whole outage: the service lives, the bot keeps its one container.
     let checks = 0;
