@@ -1,10 +1,12 @@
 /**
  * Issue "Berth core", must-hold list: live bots end to end through the real `berth serve`
- * and CLI, on a real Docker Engine and on the process runtime.
+ * and CLI, on a real Docker Engine and on the process runtime; and (issue 3) the same tests,
+ * unchanged, with `berth api` and `berth bot-runner` as separate processes over NATS.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { stopAllBerthProcesses } from '../support/berth-process.js';
+import { natsSkipReason, startNatsServer, stopAllNatsServers, type NatsServer } from '../support/nats-server.js';
 import { waitFor } from '../support/wait.js';
 import {
   EXAMPLES,
@@ -22,26 +24,49 @@ import {
   waitPasses,
   waitRunning,
   watchStateUploads,
+  type DeploymentShape,
   type Harness,
   type RuntimeName,
 } from './support.js';
 
 const DEBOUNCE_MS = 500;
 
-for (const runtime of ['docker', 'process'] as const satisfies readonly RuntimeName[]) {
-  describe(`live bots on the ${runtime} runtime`, { timeout: 120_000 }, () => {
+/**
+ * Where the same tests run: one `berth serve` on each runtime, and the seed's service split —
+ * `berth api` and `berth bot-runner` as separate processes sharing the store (SQLite file),
+ * the object store (directory) and NATS (a real nats-server started for the suite).
+ */
+interface Deployment {
+  readonly runtime: RuntimeName;
+  readonly split: boolean;
+}
+const DEPLOYMENTS: readonly Deployment[] = [
+  { runtime: 'docker', split: false },
+  { runtime: 'process', split: false },
+  { runtime: 'docker', split: true },
+];
+
+for (const { runtime, split } of DEPLOYMENTS) {
+  const shapeName = split ? `${runtime}-split` : runtime;
+  describe(`live bots on the ${runtime} runtime${split ? ', berth api + berth bot-runner over NATS' : ''}`, { timeout: 120_000 }, () => {
     let h: Harness | undefined;
     let skip: string | undefined;
+    let nats: NatsServer | undefined;
 
     beforeAll(async () => {
-      skip = await runtimeSkipReason(runtime);
+      skip = (await runtimeSkipReason(runtime)) ?? (split ? natsSkipReason() : undefined);
+      if (skip) return;
+      if (split) nats = await startNatsServer();
+      const shape: DeploymentShape = nats ? { processes: 'split', events: nats.url } : { processes: 'serve' };
       // A short interval: more passes give a wrong replacement more chances to show.
-      if (!skip) h = await startHarness(runtime, `live-${runtime}`, { interval: '2s' });
+      h = await startHarness(runtime, `live-${shapeName}`, { interval: '2s', shape });
     }, 300_000);
 
     afterAll(async () => {
       await h?.close();
       await stopAllBerthProcesses();
+      await nats?.dispose();
+      await stopAllNatsServers();
     }, 120_000);
 
     const harness = (ctx: { skip: (note: string) => void }): Harness => {
