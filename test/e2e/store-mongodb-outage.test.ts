@@ -7,7 +7,8 @@
  *
  * The server is CongoDB in its own process (test/support/mongo-server.ts), stopped by PID and
  * started again on the same port with the same data. Takes about 30 s (the outage) plus
- * start-up.
+ * start-up. Also: a server that cannot be reached, or a malformed URL, stops start-up with
+ * a clear error.
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -115,5 +116,32 @@ describe('MongoDB store outage under berth serve (process runtime)', { timeout: 
     expect((await probe.containers(first)).map((c) => c.id)).toEqual([container.id]);
     expect((await apiJson(berth.url, `/v1/bots/${first}`)).status).toBe(200);
     expect(alive(berth.pid)).toBe(true);
+  });
+});
+
+describe('berth serve with a MongoDB store it cannot use', { timeout: 60_000 }, () => {
+  afterAll(async () => {
+    await stopAllBerthProcesses();
+  });
+
+  const serve = async (store: string) => {
+    const dataDir = await newDataDir('mongo-bad');
+    return berthCli('', ['serve', '--store', store, '--runtime', 'process', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--instance', uniqueId('bad')]);
+  };
+
+  it('stops at start-up with a clear error when the server cannot be reached', async () => {
+    // Nothing listens on port 1 of the loopback.
+    const r = await serve('mongodb://127.0.0.1:1/berth?directConnection=true');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/store unavailable: cannot connect at mongodb:\/\/127\.0\.0\.1:1\/berth/);
+  });
+
+  it('names the store setting, the problem and the accepted forms for a malformed URL, password hidden', async () => {
+    const r = await serve('mongodb://admin:hunter2@db.example/bad.name');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/setting "store" from flag --store/);
+    expect(r.stderr).toMatch(/invalid database "bad\.name"/);
+    expect(r.stderr).toContain('mongodb+srv://');
+    expect(r.stderr).not.toContain('hunter2');
   });
 });
