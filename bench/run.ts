@@ -1,7 +1,7 @@
 /**
  * The benchmarks of issue 2, on demand: `npm run bench` (full, ~6–10 min on 2 cores) or
  * `npm run bench -- --quick` (40 state writes instead of 200). `--only planner,deploy,…`
- * picks rows (planner, reconcile, deploy, state, memory, store-reconcile; reconcile needs
+ * picks rows (planner, reconcile, deploy, state, memory, store-reconcile, events; reconcile needs
  * the memory row's fleet and brings it along).
  *
  * Prints one table and writes the same figures to bench/results/latest.json. Rows that
@@ -23,15 +23,16 @@ import { formatTable, notMeasured, type Row } from './lib/report.js';
 import { BerthServe } from './lib/serve.js';
 import type { DockerBench } from './rows/context.js';
 import { deployRow } from './rows/deploy.js';
+import { EVENTS_ROW, eventsRow } from './rows/events.js';
 import { DAEMON_ROW, SERVE_ROW, fleetRows } from './rows/memory.js';
 import { plannerRow } from './rows/planner.js';
 import { reconcileRow } from './rows/reconcile.js';
 import { stateRow } from './rows/state.js';
 import { STORE_RECONCILE_ROW, storeReconcileRow } from './rows/store-reconcile.js';
 
-const ROW_KEYS = ['planner', 'reconcile', 'deploy', 'state', 'memory', 'store-reconcile'] as const;
+const ROW_KEYS = ['planner', 'reconcile', 'deploy', 'state', 'memory', 'store-reconcile', 'events'] as const;
 type RowKey = (typeof ROW_KEYS)[number];
-const ORDER = ['planner', 'reconcile', 'deploy', 'state', 'daemon-memory', 'serve-rss', 'store-reconcile'];
+const ORDER = ['planner', 'reconcile', 'deploy', 'state', 'daemon-memory', 'serve-rss', 'store-reconcile', 'events'];
 
 const TITLES = {
   reconcile: { key: 'reconcile', title: '2. full reconcile pass, 100 running bots, no changes', goal: 'ratio ≤ 1.5' },
@@ -111,13 +112,15 @@ async function measureRow(fallback: { key: string; title: string; goal: string }
 }
 
 async function dockerRows(options: Options, cleanup: Cleanup, writes: number): Promise<Row[]> {
-  const wanted = (['reconcile', 'deploy', 'state', 'memory'] as const).filter((k) => options.only.has(k));
+  const wanted = (['reconcile', 'deploy', 'state', 'memory', 'events'] as const).filter((k) => options.only.has(k));
   if (wanted.length === 0) return [];
   const skippedAll = (reason: string): Row[] =>
     wanted.flatMap((k) =>
       k === 'memory'
         ? [notMeasured(DAEMON_ROW.key, DAEMON_ROW.title, DAEMON_ROW.goal, reason), notMeasured(SERVE_ROW.key, SERVE_ROW.title, SERVE_ROW.goal, reason)]
-        : [notMeasured(TITLES[k].key, TITLES[k].title, TITLES[k].goal, reason)],
+        : k === 'events'
+          ? [notMeasured(EVENTS_ROW.key, EVENTS_ROW.title, EVENTS_ROW.goal, reason)]
+          : [notMeasured(TITLES[k].key, TITLES[k].title, TITLES[k].goal, reason)],
     );
   if (process.platform !== 'linux') return skippedAll(`needs Linux (/proc for memory, a local Docker Engine); this is ${process.platform}`);
   const docker = new Docker();
@@ -148,6 +151,7 @@ async function dockerRows(options: Options, cleanup: Cleanup, writes: number): P
   const rows: Row[] = [];
   if (options.only.has('deploy')) rows.push(await measureRow(TITLES.deploy, () => deployRow(ctx, SETTINGS.deployRuns)));
   if (options.only.has('state')) rows.push(await measureRow(TITLES.state, () => stateRow(ctx, writes)));
+  if (options.only.has('events')) rows.push(await measureRow(EVENTS_ROW, () => eventsRow(ctx, options.quick ? 5 : 15)));
   if (options.only.has('memory') || options.only.has('reconcile')) {
     const fleet = await fleetRows(ctx, SETTINGS.fleetBots, SETTINGS.serveIntervalMs).catch((err: unknown) => {
       const reason = `failed: ${(err as Error).message.split('\n')[0]}`;
