@@ -60,11 +60,12 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
-export async function startNatsServer(): Promise<NatsServer> {
+/** `port`: a client port chosen by the caller (e.g. one a service was told about before). */
+export async function startNatsServer(options: { port?: number } = {}): Promise<NatsServer> {
   const storeDir = await mkdtemp(join(tmpdir(), 'berth-nats-'));
   // Two free ports picked apart from each other; another process could take one in between,
   // so a failed start picks new ones (only before the first successful start).
-  let port = await freePort();
+  let port = options.port ?? (await freePort());
   let monitorPort = await freePort();
   let child: ChildProcess | undefined;
   let output = '';
@@ -117,7 +118,7 @@ export async function startNatsServer(): Promise<NatsServer> {
       await launch();
       break;
     } catch (err) {
-      if (attempt >= 3) throw err;
+      if (attempt >= 3 || options.port !== undefined) throw err;
       port = await freePort();
       monitorPort = await freePort();
     }
