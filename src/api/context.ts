@@ -2,6 +2,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BotRegistry } from '../core/registry/bot-registry.js';
 import type { LogReader } from '../core/queries/log-reader.js';
+import type { RunBook } from '../core/queries/run-book.js';
 import type { StateReader } from '../core/queries/state-reader.js';
 import type { StatusView } from '../core/queries/status-view.js';
 import type { DependencyHealth } from '../domain/status.js';
@@ -13,6 +14,7 @@ export interface RouteContext {
   readonly logs: LogReader;
   readonly state: StateReader;
   readonly status: StatusView;
+  readonly runs: RunBook;
   readonly health: () => readonly DependencyHealth[] | Promise<readonly DependencyHealth[]>;
   readonly runtimeName: string;
   readonly version: string;

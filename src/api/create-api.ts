@@ -5,9 +5,11 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { LogReader } from '../core/queries/log-reader.js';
+import { RunBook, type ManualRunner } from '../core/queries/run-book.js';
 import type { StateReader } from '../core/queries/state-reader.js';
 import { StatusView } from '../core/queries/status-view.js';
 import type { DependencyHealth } from '../domain/status.js';
+import type { EventBus } from '../ports/events.js';
 import type { DesiredStateStore } from '../ports/store.js';
 import { bearerTokenCheck } from './auth.js';
 import type { Registry, RouteContext } from './context.js';
@@ -15,6 +17,7 @@ import { toHttpError } from './http-errors.js';
 import { botRoutes } from './routes/bots.js';
 import { observeRoutes } from './routes/observe.js';
 import { PACKAGE_MEDIA_TYPES, packageRoutes } from './routes/package.js';
+import { runRoutes } from './routes/runs.js';
 import { sweepStaleUploads } from './upload.js';
 
 export interface ApiOptions {
@@ -22,6 +25,10 @@ export interface ApiOptions {
   readonly logs: LogReader;
   readonly state: StateReader;
   readonly store: DesiredStateStore;
+  /** Carries "run now" to the schedulers when none runs in this process. */
+  readonly events?: EventBus;
+  /** The in-process scheduler (`berth serve`): manual runs start at once. */
+  readonly scheduler?: ManualRunner;
   readonly health: () => readonly DependencyHealth[] | Promise<readonly DependencyHealth[]>;
   /** `docker`, `process`, …: shown by /v1/health. */
   readonly runtimeName: string;
@@ -65,6 +72,12 @@ export function createApi(options: ApiOptions): FastifyInstance {
     logs: options.logs,
     state: options.state,
     status: new StatusView({ store: options.store, logs: options.logs }),
+    runs: new RunBook({
+      store: options.store,
+      ...(options.events ? { events: options.events } : {}),
+      ...(options.scheduler ? { scheduler: options.scheduler } : {}),
+      ...(options.clock ? { clock: options.clock } : {}),
+    }),
     health: options.health,
     runtimeName: options.runtimeName,
     version: options.version ?? '0.0.0',
@@ -103,6 +116,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
 
   botRoutes(app, ctx);
   observeRoutes(app, ctx);
+  runRoutes(app, ctx);
   app.register(async (scope) => packageRoutes(scope, ctx));
   return app;
 }

@@ -1,5 +1,6 @@
 /** Pure rendering of API answers for people (`--json` prints the answers as they are). */
 import type { LogEntry } from '../domain/logs.js';
+import type { Run } from '../domain/run.js';
 import type { BotView, StateSnapshot } from '../core/queries/index.js';
 import { formatAge, formatLastExit, formatTable, truncate } from './format.js';
 
@@ -7,16 +8,19 @@ export const BOTS_TABLE_HEADERS = ['ID', 'NAME', 'KIND', 'RUNTIME', 'STATE', 'RE
 
 export function botsTable(views: readonly BotView[], now: Date): string {
   if (views.length === 0) return 'No bots yet. Deploy one with `berth deploy <dir>` (try examples/python-counter).\n';
-  const rows = views.map(({ bot, status, state }) => [
+  const rows = views.map(({ bot, status, state, schedule }) => [
     bot.id,
     truncate(bot.name, 24),
     bot.kind,
     bot.runtime,
     state,
     String(status?.restartCount ?? 0),
-    formatLastExit(status?.lastExitCode, status?.lastExitAt, now),
+    schedule
+      ? formatLastExit(schedule.lastRun?.exitCode, schedule.lastRun?.finishedAt, now)
+      : formatLastExit(status?.lastExitCode, status?.lastExitAt, now),
     bot.code.version,
     formatAge(bot.createdAt, now),
+    ...(views.some((v) => v.schedule) ? [schedule ? formatNextRun(schedule.nextRunAt, now) : '-'] : []),
   ]);
   const failing = views.filter((v) => v.recentLogs && v.recentLogs.length > 0);
   const notes = failing.map((v) => {
@@ -24,7 +28,9 @@ export function botsTable(views: readonly BotView[], now: Date): string {
     const reason = v.status?.lastError ?? (last ? last.line : '');
     return `${v.bot.id}: ${v.state}${reason ? ` — ${truncate(reason, 160)}` : ''} (see \`berth logs ${v.bot.id}\`)`;
   });
-  return formatTable(BOTS_TABLE_HEADERS, rows) + (notes.length ? `\n${notes.join('\n')}\n` : '');
+  // The NEXT RUN column appears only when there are scheduled bots.
+  const headers = views.some((v) => v.schedule) ? [...BOTS_TABLE_HEADERS, 'NEXT RUN'] : BOTS_TABLE_HEADERS;
+  return formatTable(headers, rows) + (notes.length ? `\n${notes.join('\n')}\n` : '');
 }
 
 export function inspectText(view: BotView, now: Date): string {
@@ -45,7 +51,15 @@ export function inspectText(view: BotView, now: Date): string {
   if (status?.lastError) lines.push(['last error', status.lastError]);
   if (status?.backoffUntil) lines.push(['next try', `${status.backoffUntil} (back-off ${status.backoffCount ?? 0})`]);
   if (status?.containerId) lines.push(['container', status.containerId.slice(0, 12)]);
-  if (bot.schedule) lines.push(['schedule', `${bot.schedule.cron} (${bot.schedule.timezone})`]);
+  if (bot.schedule) {
+    const s = bot.schedule;
+    lines.push(['schedule', `${s.cron} (${s.timezone}), overlap ${s.overlap}, catch-up ${s.catchUp}${s.maxRuntimeSeconds ? `, max ${s.maxRuntimeSeconds} s` : ''}`]);
+    if (view.schedule) {
+      lines.push(['next run', view.schedule.nextRunAt ? `${view.schedule.nextRunAt} (${formatNextRun(view.schedule.nextRunAt, now)})` : '-']);
+      const last = view.schedule.lastRun;
+      if (last) lines.push(['last run', `${last.runId} ${last.status}${last.exitCode !== undefined ? ` (exit ${last.exitCode})` : ''}, ${last.trigger} for ${last.scheduledFor}`]);
+    }
+  }
   lines.push(
     ['resources', `${bot.resources.memoryMb} MB, ${bot.resources.cpus} CPU, ${bot.resources.pids} pids`],
     ['config', JSON.stringify(bot.config)],
@@ -89,4 +103,37 @@ export function stateText(snapshot: StateSnapshot, now: Date): string {
   }
   if (snapshot.truncated) parts.push('(more files than shown)');
   return parts.join('\n') + '\n';
+}
+
+/** `in 4m` / `now` / `-`. */
+export function formatNextRun(at: string | null | undefined, now: Date): string {
+  if (!at) return '-';
+  const t = Date.parse(at);
+  if (Number.isNaN(t)) return '-';
+  if (t <= now.getTime()) return 'now';
+  return `in ${formatAge(now.toISOString(), new Date(t))}`;
+}
+
+export const RUNS_TABLE_HEADERS = ['RUN', 'TRIGGER', 'SCHEDULED FOR', 'STARTED', 'DURATION', 'STATUS', 'EXIT', 'LAST OUTPUT'] as const;
+
+export function runsTable(botId: string, runs: readonly Run[]): string {
+  if (runs.length === 0) return `${botId} has no runs yet (\`berth run ${botId}\` starts one now).\n`;
+  const rows = runs.map((r) => [
+    r.runId,
+    r.trigger,
+    r.scheduledFor,
+    r.startedAt ?? '-',
+    formatDuration(r.startedAt, r.finishedAt),
+    r.status,
+    r.exitCode === undefined ? '-' : String(r.exitCode),
+    truncate(r.reason ?? r.outputTail?.filter((l) => l.trim() !== '').at(-1) ?? '', 60),
+  ]);
+  return formatTable(RUNS_TABLE_HEADERS, rows);
+}
+
+export function formatDuration(from: string | undefined, to: string | undefined): string {
+  if (!from || !to) return '-';
+  const ms = Date.parse(to) - Date.parse(from);
+  if (!Number.isFinite(ms) || ms < 0) return '-';
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)}s` : formatAge(from, new Date(Date.parse(to)));
 }

@@ -5,6 +5,7 @@ import type { ServerRole } from '../server/index.js';
 import { clientFor, type CliContext, type ClientFlags } from './context.js';
 import { inspectBot, listBots, removeBot, setEnabled, showLogs, showState } from './commands/bots.js';
 import { deploy, type DeployFlags, type PackageTools } from './commands/deploy.js';
+import { listRuns, runNow } from './commands/runs.js';
 
 export interface ProgramDeps {
   readonly tools: PackageTools;
@@ -43,6 +44,7 @@ export function buildProgram(ctx: CliContext, deps: ProgramDeps): Command {
   for (const [name, role, description] of [
     ['serve', 'serve', 'run Berth: HTTP API and BotService in one process (the default way to run it)'],
     ['bot-runner', 'bot-runner', 'run only BotService (keeps live bots running); shares store, objects and events settings with `berth api`'],
+    ['bot-scheduler', 'bot-scheduler', 'run only ScheduleService (runs scheduled bots); several may share one store: each slot runs once'],
     ['api', 'api', 'run only the HTTP API'],
   ] as const) {
     addSettingOptions(program.command(name).description(description)).action(async (flags: Record<string, unknown>) => {
@@ -60,6 +62,11 @@ export function buildProgram(ctx: CliContext, deps: ProgramDeps): Command {
     .option('--config <json|file>', "the bot's config: inline JSON or a .json/.yaml file (kept on redeploy when left out)")
     .option('--env <NAME=value>', 'environment variable for the bot; repeat for more (kept on redeploy when left out)', collect)
     .option('--disabled', 'store the bot without starting it')
+    .option('--schedule <cron>', 'make it a scheduled bot: 5-field cron or @hourly/@daily/@weekly/@monthly/@yearly')
+    .option('--timezone <zone>', 'IANA time zone of the schedule (default UTC)')
+    .option('--overlap <policy>', 'when a run is still going at the next slot: skip (default), allow, replace')
+    .option('--catch-up <policy>', 'after the scheduler was down: none (default) or latest (run the latest missed slot once)')
+    .option('--max-runtime <seconds>', 'stop a run after this many seconds (status timed-out)')
     .option('--json', 'print the result as JSON')
     .action(async (target: string, flags: DeployFlags, cmd: Command) => {
       await deploy(ctx, client(cmd), deps.tools, target, flags);
@@ -86,10 +93,28 @@ export function buildProgram(ctx: CliContext, deps: ProgramDeps): Command {
     .option('--tail <n>', 'only the last n lines')
     .option('--since <duration|time>', 'only lines since then: 10m, 2h, 1d or an ISO time')
     .option('-f, --follow', 'keep printing new lines until Ctrl-C')
+    .option('--run <runId>', 'only the lines of one run of a scheduled bot (see `berth runs`)')
     .option('--json', 'print one JSON object per line')
-    .action(async (id: string, flags: { tail?: string; since?: string; follow?: boolean; json?: boolean }, cmd: Command) =>
+    .action(async (id: string, flags: { tail?: string; since?: string; follow?: boolean; run?: string; json?: boolean }, cmd: Command) =>
       showLogs(ctx, client(cmd), id, flags),
     );
+
+  program
+    .command('run <id>')
+    .description('run a scheduled bot now (its overlap policy applies)')
+    .option('--json', 'print JSON')
+    .action(async (id: string, flags: { json?: boolean }, cmd: Command) => {
+      await runNow(ctx, client(cmd), id, flags);
+    });
+
+  program
+    .command('runs <id>')
+    .description("a scheduled bot's runs, newest first: trigger, times, status, exit code")
+    .option('--limit <n>', 'at most n runs (default 50, at most 500)')
+    .option('--json', 'print JSON')
+    .action(async (id: string, flags: { limit?: string; json?: boolean }, cmd: Command) => {
+      await listRuns(ctx, client(cmd), id, flags);
+    });
 
   program
     .command('state <id>')

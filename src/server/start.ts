@@ -15,6 +15,7 @@ import { formatListen, isLoopback } from '../config/listen.js';
 import type { ServerConfig } from '../config/load.js';
 import { SETTINGS, type SettingKey } from '../config/settings.js';
 import { BotService } from '../core/bot-service.js';
+import type { ScheduleService } from '../core/schedule-service.js';
 import { LogReader, StateReader } from '../core/queries/index.js';
 import { BotRegistry } from '../core/registry/bot-registry.js';
 import { UnavailableError, ValidationError, errorMessage } from '../domain/errors.js';
@@ -31,8 +32,9 @@ import { stderrAnnounce, type Announce } from './announce.js';
 import { checkDockerNetwork, ensureDockerImage, processImageName } from './image.js';
 import { createLogger, flushLogger, type ServerLogger } from './logger.js';
 import { selectRuntime } from './runtime.js';
+import { startScheduler } from './scheduler.js';
 
-export type ServerRole = 'serve' | 'bot-runner' | 'api';
+export type ServerRole = 'serve' | 'bot-runner' | 'bot-scheduler' | 'api';
 
 export interface StartServerOptions {
   /** Which pieces run; default `serve` (all). */
@@ -53,6 +55,8 @@ export interface RunningServer {
   readonly image?: string;
   readonly logger: ServerLogger;
   readonly botService?: BotService;
+  /** `serve` and `bot-scheduler` only. */
+  readonly scheduleService?: ScheduleService;
   /** The runtime adapter BotService uses (the demo waits on it). */
   readonly containers?: ContainerRuntime;
   /** Stops services, closes adapters; bots keep running. Idempotent. */
@@ -91,6 +95,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     }
 
     let botService: BotService | undefined;
+    let scheduleService: ScheduleService | undefined;
     let runtime: ContainerRuntime | undefined;
     let image: string | undefined;
     if (role !== 'api') {
@@ -117,31 +122,38 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       image = selected.docker
         ? await ensureDockerImage(selected.docker, config.image, announce, options.signal)
         : await processImageName();
-      botService = new BotService({
-        store,
-        objects,
-        events,
-        runtime,
-        image,
-        networkMode: config.network,
-        intervalMs: config.intervalMs,
-        graceSeconds: config.graceSeconds,
-        logger,
-      });
-      const service = botService;
-      closers.push(() => service.stop());
+      if (role !== 'bot-scheduler') {
+        botService = new BotService({
+          store,
+          objects,
+          events,
+          runtime,
+          image,
+          networkMode: config.network,
+          intervalMs: config.intervalMs,
+          graceSeconds: config.graceSeconds,
+          logger,
+        });
+        const service = botService;
+        closers.push(() => service.stop());
+      }
       announce(
         runtime.name === 'docker'
           ? `runtime: docker (image ${image}, network ${config.network}, instance ${config.instance})`
           : `runtime: process (bots run under ${path.join(config.dataDir, 'processes', config.instance)})`,
       );
-      await botService.start();
-      logger.info({ runtime: runtime.name, image, intervalMs: config.intervalMs }, 'bot service started');
+      if (botService) {
+        await botService.start();
+        logger.info({ runtime: runtime.name, image, intervalMs: config.intervalMs }, 'bot service started');
+      }
+      if (role === 'serve' || role === 'bot-scheduler') {
+        scheduleService = await startScheduler({ config, store, objects, events, runtime, image, logger, closers });
+      }
     }
 
     let url: string | undefined;
-    if (role !== 'bot-runner') {
-      url = await startApi(config, { store, objects, events, logger, closers, botService, runtimeName: runtime?.name ?? 'none' });
+    if (role === 'serve' || role === 'api') {
+      url = await startApi(config, { store, objects, events, logger, closers, botService, scheduleService, runtimeName: runtime?.name ?? 'none' });
       announce(`API listening on ${url}${config.apiToken ? ' (bearer token required)' : ''}`);
       if (!isLoopback(config.listen.host)) announce(`the API is reachable from other machines at ${formatListen(config.listen)}`);
     }
@@ -152,6 +164,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       ...(runtime ? { runtime: runtime.name } : {}),
       ...(image ? { image } : {}),
       ...(botService ? { botService } : {}),
+      ...(scheduleService ? { scheduleService } : {}),
       ...(runtime ? { containers: runtime } : {}),
       logger,
       stop: () => (stopping ??= closeAll()),
@@ -247,6 +260,7 @@ interface ApiDeps extends Adapters {
   readonly logger: ServerLogger;
   readonly closers: (() => Promise<void>)[];
   readonly botService: BotService | undefined;
+  readonly scheduleService: ScheduleService | undefined;
   readonly runtimeName: string;
 }
 
@@ -268,6 +282,8 @@ async function startApi(config: ServerConfig, deps: ApiDeps): Promise<string> {
     logs,
     state: new StateReader({ objects }),
     store,
+    events,
+    ...(deps.scheduleService ? { scheduler: deps.scheduleService } : {}),
     health: () => health(deps),
     runtimeName: deps.runtimeName,
     ...(config.apiToken ? { token: config.apiToken } : {}),

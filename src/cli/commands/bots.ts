@@ -36,6 +36,8 @@ export interface LogsFlags extends JsonFlag {
   readonly tail?: string;
   readonly since?: string;
   readonly follow?: boolean;
+  /** Only the lines of one scheduled run. */
+  readonly run?: string;
 }
 
 /** Prints entries as they come; with `--json` one JSON object per line (NDJSON). */
@@ -43,6 +45,7 @@ export async function showLogs(ctx: CliContext, client: ApiClient, id: string, f
   const query = {
     tail: flags.tail === undefined ? undefined : parsePositiveInt('--tail', flags.tail),
     since: flags.since === undefined ? undefined : parseSince(flags.since, ctx.now()),
+    runId: flags.run,
   };
   const print = (entry: LogEntry) => ctx.io.out(flags.json ? `${JSON.stringify(entry)}\n` : `${logLine(entry)}\n`);
   if (!flags.follow) {
@@ -58,7 +61,7 @@ async function followLogs(
   ctx: CliContext,
   client: ApiClient,
   id: string,
-  query: { tail?: number; since?: string },
+  query: { tail?: number; since?: string; runId?: string | undefined },
   print: (entry: LogEntry) => void,
 ): Promise<void> {
   const tail = query.tail ?? (query.since === undefined ? 20 : undefined);

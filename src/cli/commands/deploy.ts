@@ -9,10 +9,10 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Bot, CodeRef } from '../../domain/bot.js';
 import type { BotView } from '../../core/queries/index.js';
-import { checkBotId, classifyPackage, defaultBotId, parseConfigOption, parseEnvPairs, type PackageSource } from '../args.js';
+import { checkBotId, classifyPackage, defaultBotId, parseConfigOption, parseEnvPairs, parsePositiveInt, type PackageSource } from '../args.js';
 import type { ApiClient } from '../client.js';
 import { printJson, type CliContext } from '../context.js';
-import { CliError } from '../errors.js';
+import { CliError, usageError } from '../errors.js';
 import { botPath } from './bots.js';
 
 export interface DeployFlags {
@@ -23,6 +23,11 @@ export interface DeployFlags {
   readonly config?: string;
   readonly env?: readonly string[];
   readonly disabled?: boolean;
+  readonly schedule?: string;
+  readonly timezone?: string;
+  readonly overlap?: string;
+  readonly catchUp?: string;
+  readonly maxRuntime?: string;
   readonly json?: boolean;
 }
 
@@ -65,7 +70,32 @@ export function deployRequest(
   else if (existing) body.env = existing.env;
   if (existing) body.resources = existing.resources;
   if (flags.disabled) body.enabled = false;
+  const schedule = scheduleFromFlags(flags, existing);
+  if (schedule) {
+    body.kind = 'scheduled';
+    body.schedule = schedule;
+  }
   return body;
+}
+
+/**
+ * `--schedule` and its companions make the bot scheduled; on a redeploy without them a
+ * scheduled bot keeps its schedule (companions alone change just those fields). The server
+ * validates every value and names the bad field (`schedule.cron`, `schedule.timezone`…).
+ */
+export function scheduleFromFlags(flags: DeployFlags, existing: Bot | undefined): Record<string, unknown> | undefined {
+  const given: Record<string, unknown> = {};
+  if (flags.schedule !== undefined) given.cron = flags.schedule;
+  if (flags.timezone !== undefined) given.timezone = flags.timezone;
+  if (flags.overlap !== undefined) given.overlap = flags.overlap;
+  if (flags.catchUp !== undefined) given.catchUp = flags.catchUp;
+  if (flags.maxRuntime !== undefined) given.maxRuntimeSeconds = parsePositiveInt('--max-runtime', flags.maxRuntime, 30 * 24 * 3600);
+  const base = existing?.kind === 'scheduled' ? existing.schedule : undefined;
+  if (Object.keys(given).length === 0) return base ? { ...base } : undefined;
+  if (given.cron === undefined && !base) {
+    throw usageError('--timezone, --overlap, --catch-up and --max-runtime need --schedule "<cron>" (or an already scheduled bot)');
+  }
+  return { ...base, ...given };
 }
 
 export async function deploy(
@@ -80,6 +110,7 @@ export async function deploy(
   // Parse options before uploading anything, so a typo costs nothing.
   const readConfig = flags.config === undefined ? undefined : parseConfigOption(resolveConfigPath(ctx, flags.config));
   if (flags.env) parseEnvPairs(flags.env);
+  if (flags.maxRuntime !== undefined) parsePositiveInt('--max-runtime', flags.maxRuntime, 30 * 24 * 3600);
 
   const archive = source.kind === 'directory' ? await tools.packDirectory(source.path, ctx.signal) : { body: await readFile(source.path), format: source.format };
   const upload = await client.request<{ code: CodeRef }>('POST', botPath(id, '/package'), {
@@ -105,7 +136,7 @@ export function deployMessage(outcome: DeployOutcome, source: PackageSource): st
   const from = path.basename(source.path);
   switch (op) {
     case 'created':
-      return `created ${bot.id} from ${from} (${what})${bot.enabled ? '; it starts within one reconcile' : ', disabled'}\n` +
+      return `created ${bot.id} from ${from} (${what})${!bot.enabled ? ', disabled' : bot.schedule ? `; it runs on "${bot.schedule.cron}" (${bot.schedule.timezone})` : '; it starts within one reconcile'}\n` +
         `  berth logs ${bot.id} -f    berth state ${bot.id}    berth inspect ${bot.id}\n`;
     case 'updated':
       return `updated ${bot.id} (${what}, generation ${bot.generation}); a running bot is replaced once\n`;

@@ -6,12 +6,24 @@
 import type { Bot } from '../../domain/bot.js';
 import { NotFoundError } from '../../domain/errors.js';
 import type { LogEntry } from '../../domain/logs.js';
+import type { Run } from '../../domain/run.js';
 import type { BotStatus, Phase } from '../../domain/status.js';
 import type { DesiredStateStore } from '../../ports/store.js';
 import type { LogReader } from './log-reader.js';
 
-/** One word for people: the observed phase, or `disabled` once a disabled bot is down. */
-export type DisplayState = Phase | 'disabled' | 'stopping';
+/**
+ * One word for people: the observed phase, or `disabled` once a disabled bot is down.
+ * Scheduled bots: `running` while a run is going, else `scheduled` (or `disabled`).
+ */
+export type DisplayState = Phase | 'disabled' | 'stopping' | 'scheduled';
+
+/** Where a scheduled bot stands (DESIGN §8). */
+export interface ScheduleView {
+  /** ISO instant of the next slot as stored by the schedulers; null while none is stored (disabled, or no scheduler has seen it yet). */
+  readonly nextRunAt: string | null;
+  /** The newest run record, if any. */
+  readonly lastRun: Run | null;
+}
 
 export interface BotView {
   readonly bot: Bot;
@@ -20,6 +32,8 @@ export interface BotView {
   readonly state: DisplayState;
   /** Last log lines, for bots that are crash-looping or failed. */
   readonly recentLogs?: readonly LogEntry[];
+  /** Scheduled bots only. */
+  readonly schedule?: ScheduleView;
 }
 
 export interface StatusViewOptions {
@@ -58,9 +72,17 @@ export class StatusView {
   }
 
   private async view(bot: Bot, status: BotStatus | null, logLines: number, signal?: AbortSignal): Promise<BotView> {
+    if (bot.kind === 'scheduled') return this.scheduledView(bot, status, signal);
     const view: BotView = { bot, status, state: displayState(bot, status) };
     if (!status || !FAILING.has(status.phase) || logLines <= 0) return view;
     return { ...view, recentLogs: await this.logs.read(bot.id, { tail: logLines }, signal) };
+  }
+
+  private async scheduledView(bot: Bot, status: BotStatus | null, signal?: AbortSignal): Promise<BotView> {
+    const [state, runs] = await Promise.all([this.store.getSchedule(bot.id, signal), this.store.listRuns(bot.id, 1, signal)]);
+    const lastRun = runs[0] ?? null;
+    const display: DisplayState = !bot.enabled ? 'disabled' : lastRun?.status === 'running' ? 'running' : 'scheduled';
+    return { bot, status, state: display, schedule: { nextRunAt: bot.enabled ? (state?.nextRunAt ?? null) : null, lastRun } };
   }
 }
 

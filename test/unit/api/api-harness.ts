@@ -25,6 +25,7 @@ export async function openApiHarness(overrides: Partial<ApiOptions> = {}, limits
     logs,
     state: new StateReader({ objects: h.objects }),
     store: h.store,
+    events: h.events,
     health: () => result.health,
     runtimeName: 'docker',
     bodyLimitBytes: 1024 * 1024,

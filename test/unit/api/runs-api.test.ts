@@ -1,0 +1,128 @@
+/**
+ * Scheduled bots through the API: deploy validation of the schedule (nothing stored on bad
+ * input), next run and last run in ls/inspect, run history, run now (in-process scheduler
+ * or, without one, a request on the event bus).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ManualRunner } from '../../../src/core/queries/run-book.js';
+import { subjects, type RunRequestedEvent } from '../../../src/domain/events.js';
+import type { Run } from '../../../src/domain/run.js';
+import { flushEvents } from '../registry/harness.js';
+import { PYTHON_BOT, tarGzBuffer } from '../registry/fixtures.js';
+import { openApiHarness, type ApiHarness } from './api-harness.js';
+
+const harnesses: ApiHarness[] = [];
+afterEach(async () => {
+  for (const h of harnesses.splice(0)) await h.close();
+});
+
+async function open(scheduler?: ManualRunner): Promise<ApiHarness> {
+  const h = await openApiHarness({ ...(scheduler ? { scheduler } : {}) });
+  harnesses.push(h);
+  return h;
+}
+
+async function upload(h: ApiHarness, id: string) {
+  const res = await h.app.inject({ method: 'POST', url: `/v1/bots/${id}/package`, headers: { 'content-type': 'application/gzip' }, payload: await tarGzBuffer(PYTHON_BOT) });
+  expect(res.statusCode, res.body).toBe(200);
+  return (res.json() as { code: { sha256: string } }).code;
+}
+
+function run(botId: string, runId: string, extra: Partial<Run> = {}): Run {
+  return { runId, botId, trigger: 'cron', scheduledFor: '2026-03-01T12:00:00.000Z', createdAt: '2026-03-01T12:00:00.010Z', status: 'succeeded', exitCode: 0, ...extra };
+}
+
+describe('scheduled bots through the API', () => {
+  it('rejects a bad schedule at deploy with an error naming the field, and stores nothing', async () => {
+    const h = await open();
+    const code = await upload(h, 'sched');
+    const before = { bots: await h.store.listBots(), schedule: await h.store.getSchedule('sched') };
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [{ kind: 'scheduled', schedule: { cron: '* * * * *', timezone: 'Mars/Olympus' } }, 'schedule.timezone', /unknown IANA time zone/],
+      [{ kind: 'scheduled', schedule: { cron: '0 * * * * *' } }, 'schedule.cron', /5 fields/],
+      [{ kind: 'scheduled', schedule: { cron: '' } }, 'schedule.cron', /must not be empty/],
+      [{ kind: 'scheduled', schedule: { cron: '   ' } }, 'schedule.cron', /must not be empty/],
+      [{ kind: 'scheduled' }, 'schedule', /required for a scheduled bot/],
+      [{ kind: 'scheduled', schedule: { cron: '0 0 30 2 *' } }, 'schedule.cron', /cannot fire/],
+      [{ kind: 'scheduled', schedule: { cron: '@fortnightly' } }, 'schedule.cron', /unknown macro/],
+      [{ kind: 'scheduled', schedule: { cron: '@daily', overlap: 'queue' } }, 'schedule.overlap', /skip, allow, replace/],
+      [{ kind: 'scheduled', schedule: { cron: '@daily', catchUp: 'all' } }, 'schedule.catchUp', /none, latest/],
+      [{ kind: 'scheduled', schedule: { cron: '@daily', maxRuntimeSeconds: 0 } }, 'schedule.maxRuntimeSeconds', /./],
+    ];
+    for (const [body, field, message] of cases) {
+      const res = await h.app.inject({ method: 'PUT', url: '/v1/bots/sched', payload: { code, ...body } });
+      expect(res.statusCode, JSON.stringify(body)).toBe(400);
+      const issues = (res.json() as { error: { issues: { field: string; message: string }[] } }).error.issues;
+      const issue = issues.find((i) => i.field === field);
+      expect(issue, `${JSON.stringify(body)} → ${JSON.stringify(issues)}`).toBeDefined();
+      expect(issue?.message).toMatch(message);
+    }
+    expect({ bots: await h.store.listBots(), schedule: await h.store.getSchedule('sched') }).toEqual(before);
+    expect(await h.store.listBots()).toEqual([]);
+  });
+
+  it('shows next run and last run in ls and inspect; lists runs newest first; one run by id', async () => {
+    const h = await open();
+    const code = await upload(h, 'nightly');
+    const put = await h.app.inject({ method: 'PUT', url: '/v1/bots/nightly', payload: { code, kind: 'scheduled', schedule: { cron: '30 2 * * *', timezone: 'Europe/Berlin' } } });
+    expect(put.statusCode, put.body).toBe(201);
+    await h.store.advanceSchedule(null, { botId: 'nightly', nextRunAt: '2026-03-29T01:30:00.000Z', basis: '30 2 * * *|Europe/Berlin' });
+    await h.store.writeRun(run('nightly', 's20260327013000', { createdAt: '2026-03-27T01:30:00.010Z' }));
+    await h.store.writeRun(run('nightly', 's20260328013000', { createdAt: '2026-03-28T01:30:00.010Z', status: 'failed', exitCode: 2 }));
+
+    const ls = (await h.app.inject({ url: '/v1/bots' })).json() as { bots: { bot: { id: string }; state: string; schedule?: { nextRunAt: string; lastRun: Run } }[] };
+    expect(ls.bots[0]).toMatchObject({ state: 'scheduled', schedule: { nextRunAt: '2026-03-29T01:30:00.000Z', lastRun: { runId: 's20260328013000', status: 'failed' } } });
+    const inspect = (await h.app.inject({ url: '/v1/bots/nightly' })).json() as { schedule: { nextRunAt: string } };
+    expect(inspect.schedule.nextRunAt).toBe('2026-03-29T01:30:00.000Z');
+
+    const runs = await h.app.inject({ url: '/v1/bots/nightly/runs?limit=10' });
+    expect(runs.statusCode).toBe(200);
+    expect((runs.json() as { runs: Run[] }).runs.map((r) => r.runId)).toEqual(['s20260328013000', 's20260327013000']);
+    expect(((await h.app.inject({ url: '/v1/bots/nightly/runs?limit=1' })).json() as { runs: Run[] }).runs).toHaveLength(1);
+    expect((await h.app.inject({ url: '/v1/bots/nightly/runs/s20260327013000' })).json()).toMatchObject({ status: 'succeeded' });
+    expect((await h.app.inject({ url: '/v1/bots/nightly/runs/s20990101000000' })).statusCode).toBe(404);
+    expect((await h.app.inject({ url: '/v1/bots/nightly/runs/BAD..ID' })).statusCode).toBe(400);
+    expect((await h.app.inject({ url: '/v1/bots/nightly/runs?limit=0' })).statusCode).toBe(400);
+    expect((await h.app.inject({ url: '/v1/bots/nobody/runs' })).statusCode).toBe(404);
+
+    await h.app.inject({ method: 'POST', url: '/v1/bots/nightly/disable' });
+    const disabled = (await h.app.inject({ url: '/v1/bots/nightly' })).json() as { state: string; schedule: { nextRunAt: string | null } };
+    expect(disabled).toMatchObject({ state: 'disabled', schedule: { nextRunAt: null } });
+  });
+
+  it('run now: the in-process scheduler answers with the run (201); live bots are refused (409)', async () => {
+    const calls: string[] = [];
+    const h = await open({
+      async runNow(botId) {
+        calls.push(botId);
+        return run(botId, 'm202603011200000000abcd', { trigger: 'manual', status: 'running' });
+      },
+    });
+    const code = await upload(h, 'manual');
+    await h.app.inject({ method: 'PUT', url: '/v1/bots/manual', payload: { code, kind: 'scheduled', schedule: { cron: '@daily' } } });
+    const res = await h.app.inject({ method: 'POST', url: '/v1/bots/manual/run' });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json()).toMatchObject({ run: { trigger: 'manual', status: 'running' } });
+    expect(calls).toEqual(['manual']);
+
+    const liveCode = await upload(h, 'alive');
+    await h.app.inject({ method: 'PUT', url: '/v1/bots/alive', payload: { code: liveCode } });
+    expect((await h.app.inject({ method: 'POST', url: '/v1/bots/alive/run' })).statusCode).toBe(409);
+    expect((await h.app.inject({ method: 'POST', url: '/v1/bots/nobody/run' })).statusCode).toBe(404);
+    expect(calls).toEqual(['manual']);
+  });
+
+  it('run now without a scheduler in the process publishes the request (202) with the run id', async () => {
+    const h = await open();
+    const seen: RunRequestedEvent[] = [];
+    h.events.subscribe(subjects.anyRunRequested, (_s, payload) => seen.push(payload as RunRequestedEvent));
+    const code = await upload(h, 'remote');
+    await h.app.inject({ method: 'PUT', url: '/v1/bots/remote', payload: { code, kind: 'scheduled', schedule: { cron: '@daily' } } });
+    const res = await h.app.inject({ method: 'POST', url: '/v1/bots/remote/run' });
+    expect(res.statusCode, res.body).toBe(202);
+    const { requested } = res.json() as { requested: RunRequestedEvent };
+    expect(requested.runId).toMatch(/^m\d{17}[0-9a-f]{4}$/);
+    await flushEvents(h.events);
+    expect(seen).toEqual([requested]);
+  });
+});
