@@ -3,10 +3,10 @@
  * in-container daemon uses (it talks to S3 directly, DESIGN §6).
  *
  * - Control calls (bucket, stat, list, delete) go through the `minio` client, which is
- *   imported lazily on first use: this module is bundled into the daemon, and a daemon on
- *   the filesystem store must not pay for the client at start-up.
- * - Bodies go through presigned URLs (transfer.ts): a single streamed PUT with its size —
- *   atomic on S3, never multipart, never held in memory — and a streamed GET.
+ *   imported lazily on first use: this module is bundled into the daemon, and the daemon
+ *   only moves bodies, so it never loads the client (idle memory, DESIGN §6).
+ * - Bodies go through URLs presigned here (presign.ts, transfer.ts): a single streamed PUT
+ *   with its size — atomic on S3, never multipart, never held in memory — and a streamed GET.
  * - The client does not take an AbortSignal: for its calls the signal ends our wait (and a
  *   list stream), the request itself finishes or fails in the background.
  * - Keys follow the same rules as the filesystem store, so one bot's data is the same set
@@ -21,6 +21,7 @@ import { UnavailableError, ValidationError } from '../../../domain/errors.js';
 import type { DaemonObjectAccess, ObjectInfo, ObjectStore } from '../../../ports/objects.js';
 import { assertValidKey, assertValidPrefix } from '../fs/keys.js';
 import { isMissingObject, mapS3Error, s3ErrorCode } from './errors.js';
+import { presignedUrl } from './presign.js';
 import { S3_DAEMON_SECRET_ENV, redactS3Url, s3UrlWithoutCredentials, type S3Config } from './s3-url.js';
 import { getBody, putBody, type TransferAgents } from './transfer.js';
 
@@ -87,9 +88,8 @@ export class S3ObjectStore implements ObjectStore {
     assertValidKey(key);
     const length = checkedSize(key, body, size);
     signal?.throwIfAborted();
-    const url = await this.call(`write ${key}`, signal, async () =>
-      (await this.client()).presignedPutObject(this.config.bucket, key, PRESIGN_SECONDS),
-    );
+    this.assertOpen();
+    const url = presignedUrl(this.config, { method: 'PUT', key, expiresSeconds: PRESIGN_SECONDS });
     try {
       await putBody(url, this.agents, key, body, length, signal);
     } catch (err) {
@@ -101,9 +101,8 @@ export class S3ObjectStore implements ObjectStore {
   async getStream(key: string, signal?: AbortSignal): Promise<Readable | null> {
     assertValidKey(key);
     signal?.throwIfAborted();
-    const url = await this.call(`read ${key}`, signal, async () =>
-      (await this.client()).presignedGetObject(this.config.bucket, key, PRESIGN_SECONDS),
-    );
+    this.assertOpen();
+    const url = presignedUrl(this.config, { method: 'GET', key, expiresSeconds: PRESIGN_SECONDS });
     try {
       return await getBody(url, this.agents, signal);
     } catch (err) {
@@ -195,6 +194,10 @@ export class S3ObjectStore implements ObjectStore {
     this.closed = true;
     this.agents.http.destroy();
     this.agents.https.destroy();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new UnavailableError('objects', 'the object store is closed');
   }
 
   private client(): Promise<Client> {
