@@ -27,12 +27,13 @@ import { EVENTS_ROW, eventsRow } from './rows/events.js';
 import { DAEMON_ROW, SERVE_ROW, fleetRows } from './rows/memory.js';
 import { plannerRow } from './rows/planner.js';
 import { reconcileRow } from './rows/reconcile.js';
+import { JITTER_ROW, SCHEDULER_MEMORY_ROW, jitterRow, schedulerMemoryRow } from './rows/schedule.js';
 import { stateRow } from './rows/state.js';
 import { STORE_RECONCILE_ROW, storeReconcileRow } from './rows/store-reconcile.js';
 
-const ROW_KEYS = ['planner', 'reconcile', 'deploy', 'state', 'memory', 'store-reconcile', 'events'] as const;
+const ROW_KEYS = ['planner', 'reconcile', 'deploy', 'state', 'memory', 'store-reconcile', 'events', 'schedule'] as const;
 type RowKey = (typeof ROW_KEYS)[number];
-const ORDER = ['planner', 'reconcile', 'deploy', 'state', 'daemon-memory', 'serve-rss', 'store-reconcile', 'events'];
+const ORDER = ['planner', 'reconcile', 'deploy', 'state', 'daemon-memory', 'serve-rss', 'store-reconcile', 'events', 'schedule-jitter', 'scheduler-memory'];
 
 const TITLES = {
   reconcile: { key: 'reconcile', title: '2. full reconcile pass, 100 running bots, no changes', goal: 'ratio ≤ 1.5' },
@@ -112,7 +113,7 @@ async function measureRow(fallback: { key: string; title: string; goal: string }
 }
 
 async function dockerRows(options: Options, cleanup: Cleanup, writes: number): Promise<Row[]> {
-  const wanted = (['reconcile', 'deploy', 'state', 'memory', 'events'] as const).filter((k) => options.only.has(k));
+  const wanted = (['reconcile', 'deploy', 'state', 'memory', 'events', 'schedule'] as const).filter((k) => options.only.has(k));
   if (wanted.length === 0) return [];
   const skippedAll = (reason: string): Row[] =>
     wanted.flatMap((k) =>
@@ -120,7 +121,9 @@ async function dockerRows(options: Options, cleanup: Cleanup, writes: number): P
         ? [notMeasured(DAEMON_ROW.key, DAEMON_ROW.title, DAEMON_ROW.goal, reason), notMeasured(SERVE_ROW.key, SERVE_ROW.title, SERVE_ROW.goal, reason)]
         : k === 'events'
           ? [notMeasured(EVENTS_ROW.key, EVENTS_ROW.title, EVENTS_ROW.goal, reason)]
-          : [notMeasured(TITLES[k].key, TITLES[k].title, TITLES[k].goal, reason)],
+          : k === 'schedule'
+            ? [notMeasured(JITTER_ROW.key, JITTER_ROW.title, JITTER_ROW.goal, reason)]
+            : [notMeasured(TITLES[k].key, TITLES[k].title, TITLES[k].goal, reason)],
     );
   if (process.platform !== 'linux') return skippedAll(`needs Linux (/proc for memory, a local Docker Engine); this is ${process.platform}`);
   const docker = new Docker();
@@ -152,6 +155,7 @@ async function dockerRows(options: Options, cleanup: Cleanup, writes: number): P
   if (options.only.has('deploy')) rows.push(await measureRow(TITLES.deploy, () => deployRow(ctx, SETTINGS.deployRuns)));
   if (options.only.has('state')) rows.push(await measureRow(TITLES.state, () => stateRow(ctx, writes)));
   if (options.only.has('events')) rows.push(await measureRow(EVENTS_ROW, () => eventsRow(ctx, options.quick ? 5 : 15)));
+  if (options.only.has('schedule')) rows.push(await measureRow(JITTER_ROW, () => jitterRow(ctx, options.quick ? 10 : 100)));
   if (options.only.has('memory') || options.only.has('reconcile')) {
     const fleet = await fleetRows(ctx, SETTINGS.fleetBots, SETTINGS.serveIntervalMs).catch((err: unknown) => {
       const reason = `failed: ${(err as Error).message.split('\n')[0]}`;
@@ -188,6 +192,9 @@ async function main(): Promise<void> {
     if (options.only.has('store-reconcile')) {
       // No Docker needed: a runtime double isolates the store's share of a pass.
       rows.push(await measureRow(STORE_RECONCILE_ROW, () => storeReconcileRow(cleanup, say, options.quick ? 10 : 30)));
+    }
+    if (options.only.has('schedule')) {
+      rows.push(await measureRow(SCHEDULER_MEMORY_ROW, () => schedulerMemoryRow(cleanup, say, 1000)));
     }
   } finally {
     await cleanup.runAll(say);
