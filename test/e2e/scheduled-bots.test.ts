@@ -1,6 +1,6 @@
 /**
  * Issue 4, must-hold list: scheduled bots end to end through the real `berth serve` and
- * CLI on a real Docker Engine — manual runs (`berth run`), one every-minute schedule, a
+ * CLI on a real Docker Engine (and on the process runtime, the development fallback) — manual runs (`berth run`), one every-minute schedule, a
  * 50 ms run, a run that never exits under maxRuntimeSeconds, and the example's counter.
  * The scheduling logic itself (DST, claims by two schedulers, catch-up after downtime) is
  * tested with an injected clock in test/unit/schedule/.
@@ -43,15 +43,16 @@ async function containersGone(h: Harness, id: string): Promise<void> {
   await waitFor(`run containers of ${id} removed`, async () => (await runContainers(h, id)).length === 0, { timeoutMs: 30_000 });
 }
 
-describe('scheduled bots on the docker runtime', { timeout: 150_000 }, () => {
+for (const runtime of ['docker', 'process'] as const) {
+describe(`scheduled bots on the ${runtime} runtime`, { timeout: 150_000 }, () => {
   let h: Harness | undefined;
   let skip: string | undefined;
   const everyMinute = uniqueId('minutely');
 
   beforeAll(async () => {
-    skip = await runtimeSkipReason('docker');
+    skip = await runtimeSkipReason(runtime);
     if (skip) return;
-    h = await startHarness('docker', 'sched', { grace: '2' });
+    h = await startHarness(runtime, `sched-${runtime}`, { grace: '2' });
     // Deployed first so that its first slot passes while the other tests run.
     await deploy(h, EXAMPLE, everyMinute, ['--schedule', '* * * * *']);
   }, 300_000);
@@ -156,3 +157,4 @@ describe('scheduled bots on the docker runtime', { timeout: 150_000 }, () => {
     expect(run.runId).toBe(`s${run.scheduledFor.replace(/[-:T]/g, '').slice(0, 14)}`);
   });
 });
+}
