@@ -1,12 +1,15 @@
 /**
  * Issue "Berth core", must-hold list: live bots end to end through the real `berth serve`
  * and CLI, on a real Docker Engine and on the process runtime; and (issue 3) the same tests,
- * unchanged, with `berth api` and `berth bot-runner` as separate processes over NATS.
+ * unchanged, with `berth api` and `berth bot-runner` as separate processes over NATS, on the
+ * embedded stores and on MongoDB + S3.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { stopAllBerthProcesses } from '../support/berth-process.js';
-import { natsSkipReason, startNatsServer, stopAllNatsServers, type NatsServer } from '../support/nats-server.js';
+import { startMongoTestServer, stopAllMongoTestServers, uniqueDatabase } from '../support/mongo-server.js';
+import { natsSkipReason, startNatsServer, stopAllNatsServers } from '../support/nats-server.js';
+import { startS3Server, stopAllS3Servers } from '../support/s3-server.js';
 import { waitFor } from '../support/wait.js';
 import {
   EXAMPLES,
@@ -33,31 +36,60 @@ const DEBOUNCE_MS = 500;
 
 /**
  * Where the same tests run: one `berth serve` on each runtime, and the seed's service split —
- * `berth api` and `berth bot-runner` as separate processes sharing the store (SQLite file),
- * the object store (directory) and NATS (a real nats-server started for the suite).
+ * `berth api` and `berth bot-runner` as separate processes over NATS (a real nats-server
+ * started for the suite), sharing either the embedded stores (SQLite file, objects
+ * directory) or the production ones: MongoDB (CongoDB, a wire-protocol server) and S3
+ * (s3rver), every process configured by BERTH_STORE / BERTH_OBJECTS / BERTH_EVENTS as in
+ * docker-compose.yml. Bots of the S3 shape use the host network: their daemon talks to the
+ * S3 server on 127.0.0.1.
  */
+type Stack = 'serve' | 'split-embedded' | 'split-production';
 interface Deployment {
   readonly runtime: RuntimeName;
-  readonly split: boolean;
+  readonly stack: Stack;
 }
 const DEPLOYMENTS: readonly Deployment[] = [
-  { runtime: 'docker', split: false },
-  { runtime: 'process', split: false },
-  { runtime: 'docker', split: true },
+  { runtime: 'docker', stack: 'serve' },
+  { runtime: 'process', stack: 'serve' },
+  { runtime: 'docker', stack: 'split-embedded' },
+  { runtime: 'docker', stack: 'split-production' },
 ];
+const STACK_TITLES: Record<Stack, string> = {
+  serve: '',
+  'split-embedded': ', berth api + berth bot-runner over NATS (shared SQLite file and objects directory)',
+  'split-production': ', berth api + berth bot-runner on MongoDB (CongoDB) + S3 (s3rver) + NATS',
+};
 
-for (const { runtime, split } of DEPLOYMENTS) {
-  const shapeName = split ? `${runtime}-split` : runtime;
-  describe(`live bots on the ${runtime} runtime${split ? ', berth api + berth bot-runner over NATS' : ''}`, { timeout: 120_000 }, () => {
+/** The servers a split deployment runs on; disposed after the suite. */
+async function splitShape(stack: Exclude<Stack, 'serve'>, servers: Array<{ dispose(): Promise<void> }>): Promise<DeploymentShape> {
+  const nats = await startNatsServer();
+  servers.push(nats);
+  if (stack === 'split-embedded') return { processes: 'split', events: nats.url };
+  const mongo = await startMongoTestServer();
+  servers.push(mongo);
+  const s3 = await startS3Server();
+  servers.push(s3);
+  const bucket = 'berth';
+  return {
+    processes: 'split',
+    events: nats.url,
+    env: { BERTH_STORE: mongo.url(uniqueDatabase('live')), BERTH_OBJECTS: s3.url(bucket) },
+    network: 'host',
+    objectsDir: join(s3.directory, bucket),
+  };
+}
+
+for (const { runtime, stack } of DEPLOYMENTS) {
+  const shapeName = stack === 'serve' ? runtime : `${runtime}-${stack}`;
+  describe(`live bots on the ${runtime} runtime${STACK_TITLES[stack]}`, { timeout: 120_000 }, () => {
     let h: Harness | undefined;
     let skip: string | undefined;
-    let nats: NatsServer | undefined;
+    const servers: Array<{ dispose(): Promise<void> }> = [];
 
     beforeAll(async () => {
-      skip = (await runtimeSkipReason(runtime)) ?? (split ? natsSkipReason() : undefined);
+      skip = (await runtimeSkipReason(runtime)) ?? (stack !== 'serve' ? natsSkipReason() : undefined);
       if (skip) return;
-      if (split) nats = await startNatsServer();
-      const shape: DeploymentShape = nats ? { processes: 'split', events: nats.url } : { processes: 'serve' };
+      const shape: DeploymentShape = stack === 'serve' ? { processes: 'serve' } : await splitShape(stack, servers);
       // A short interval: more passes give a wrong replacement more chances to show.
       h = await startHarness(runtime, `live-${shapeName}`, { interval: '2s', shape });
     }, 300_000);
@@ -65,8 +97,10 @@ for (const { runtime, split } of DEPLOYMENTS) {
     afterAll(async () => {
       await h?.close();
       await stopAllBerthProcesses();
-      await nats?.dispose();
+      for (const server of servers.splice(0).reverse()) await server.dispose();
       await stopAllNatsServers();
+      await stopAllS3Servers();
+      await stopAllMongoTestServers();
     }, 120_000);
 
     const harness = (ctx: { skip: (note: string) => void }): Harness => {

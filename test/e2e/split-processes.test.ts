@@ -140,7 +140,8 @@ describe(`berth api and berth bot-runner as separate processes (${runtime} runti
       const s: Split = { server: splitServer(api, runner), probe: runtime === 'docker' ? dockerProbe(instance) : processProbe(runner.dataDir, instance) };
       open.push(s);
       for (const server of [runner, api]) {
-        expect(logsOf(server, 'adapters opened')[0]).toMatchObject({ store, objects, events: nats.url });
+        const opened = await waitFor('"adapters opened" logged', () => logsOf(server, 'adapters opened')[0], { timeoutMs: 10_000, intervalMs: 20 });
+        expect(opened).toMatchObject({ store, objects, events: nats.url });
       }
       const id = uniqueId('cfg');
       await deployDisabled(s, id);

@@ -5,11 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestContext } from 'vitest';
 import type { BotView } from '../../src/core/queries/status-view.js';
-import { apiJson, berthOk, newDataDir, startBerth, type BerthServer, type ServeOptions } from '../support/berth-process.js';
+import { apiJson, berthOk, newDataDir, setDefaultBerthEnv, startBerth, type BerthServer, type ServeOptions } from '../support/berth-process.js';
 import { dockerUnavailableReason, dockerRequired, ensureTestImage } from '../support/image.js';
 import { dockerProbe, processProbe, type RuntimeProbe } from '../support/runtime-probe.js';
 import { waitFor } from '../support/wait.js';
@@ -47,7 +47,22 @@ export interface Harness {
  * file and the objects directory) and the event bus given here (`nats://…`, or `memory:`,
  * which does not cross processes).
  */
-export type DeploymentShape = { readonly processes: 'serve' } | { readonly processes: 'split'; readonly events: string };
+export type DeploymentShape =
+  | { readonly processes: 'serve' }
+  | {
+      readonly processes: 'split';
+      readonly events: string;
+      /** Settings every berth process of the suite gets by environment (BERTH_STORE, BERTH_OBJECTS, …). */
+      readonly env?: Readonly<Record<string, string>>;
+      /** Docker network of the bots (`host` when they must reach a test server on 127.0.0.1). */
+      readonly network?: string;
+      /**
+       * Where the object store keeps its keys on disk, when it is not `<data-dir>/objects`
+       * (an S3 test server's bucket directory): linked there, so the suites look at the
+       * stored objects the same way on every shape.
+       */
+      readonly objectsDir?: string;
+    };
 
 export interface HarnessOptions {
   readonly interval?: string;
@@ -92,10 +107,24 @@ export async function startDeployment(shape: DeploymentShape, options: ServeOpti
   const shared = { ...options, dataDir, extraArgs: [...(options.extraArgs ?? []), '--events', shape.events] };
   const runner = await startBerth({ ...shared, command: 'bot-runner' });
   try {
-    return splitServer(await startBerth({ ...shared, command: 'api' }), runner);
+    const server = splitServer(await startBerth({ ...shared, command: 'api' }), runner);
+    await assertAdapters(server, shape);
+    return server;
   } catch (err) {
     await runner.kill();
     throw err;
+  }
+}
+
+/** Both processes really opened the store, object store and bus of the shape (not a default). */
+async function assertAdapters(server: SplitServer, shape: Extract<DeploymentShape, { processes: 'split' }>): Promise<void> {
+  const scheme = (url: string | undefined) => url?.split(':')[0];
+  for (const [who, proc] of [['bot-runner', server.runner], ['api', server.api]] as const) {
+    // The JSON log is written asynchronously: wait for the line rather than racing it.
+    const opened = await waitFor(`${who} logs "adapters opened"`, () => proc.logs().find((l) => l.msg === 'adapters opened'), { timeoutMs: 10_000, intervalMs: 20 });
+    const want = { events: scheme(shape.events), store: scheme(shape.env?.BERTH_STORE) ?? 'sqlite', objects: scheme(shape.env?.BERTH_OBJECTS) ?? 'file' };
+    const got = { events: scheme(String(opened?.events)), store: scheme(String(opened?.store)), objects: scheme(String(opened?.objects)) };
+    if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`${who} opened ${JSON.stringify(got)}, not ${JSON.stringify(want)}`);
   }
 }
 
@@ -109,8 +138,12 @@ export async function startHarness(runtime: RuntimeName, label: string, opts: Ha
     interval: opts.interval ?? '30s',
     grace: opts.grace ?? '10',
     ...(image ? { image } : {}),
+    ...(shape.processes === 'split' && shape.network ? { network: shape.network } : {}),
   };
-  const server = await startDeployment(shape, serveOptions);
+  if (shape.processes === 'split') setDefaultBerthEnv(shape.env);
+  const dataDir = await newDataDir(instance);
+  if (shape.processes === 'split' && shape.objectsDir) await symlink(shape.objectsDir, join(dataDir, 'objects'));
+  const server = await startDeployment(shape, { ...serveOptions, dataDir });
   const probe = runtime === 'docker' ? dockerProbe(instance) : processProbe(server.dataDir, instance);
   const harness: Harness = {
     runtime,
@@ -127,6 +160,7 @@ export async function startHarness(runtime: RuntimeName, label: string, opts: Ha
       await Promise.all(leftovers.map((c) => probe.runtime.remove(c.id)));
       await harness.server.kill();
       await probe.close();
+      setDefaultBerthEnv(undefined);
     },
   };
   return harness;
@@ -180,7 +214,8 @@ export async function watchStateUploads(h: Harness, id: string): Promise<{ count
   await mkdir(dir, { recursive: true });
   let count = 0;
   const watcher: FSWatcher = watch(dir, (event, name) => {
-    if (event === 'rename' && name === 'state.tar.gz') count++;
+    // The filesystem store renames onto the key; the S3 test server onto `<key>._S3rver_object`.
+    if (event === 'rename' && (name === 'state.tar.gz' || name === 'state.tar.gz._S3rver_object')) count++;
   });
   return { count: () => count, close: () => watcher.close() };
 }

@@ -15,6 +15,17 @@ export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 const started = new Set<ChildProcess>();
 
+/**
+ * Environment every `berth` process started from here gets (under `opts.env`): a suite that
+ * deploys Berth on other stores sets BERTH_STORE / BERTH_OBJECTS / BERTH_EVENTS here, so that
+ * even a process a test starts by itself (an extra `berth api`) joins the same deployment.
+ */
+let defaultEnv: Readonly<Record<string, string>> = {};
+
+export function setDefaultBerthEnv(env: Readonly<Record<string, string>> | undefined): void {
+  defaultEnv = env ?? {};
+}
+
 export interface BerthServer {
   /** The API's URL; empty for `bot-runner`, which serves no API. */
   readonly url: string;
@@ -32,7 +43,7 @@ export interface BerthServer {
 
 export interface ServeOptions {
   /** `serve` (default) or one of the split roles. */
-  readonly command?: 'serve' | 'api' | 'bot-runner';
+  readonly command?: 'serve' | 'api' | 'bot-runner' | 'bot-scheduler';
   readonly runtime: 'docker' | 'process';
   readonly instance: string;
   readonly dataDir?: string;
@@ -68,7 +79,7 @@ export async function startBerth(opts: ServeOptions): Promise<BerthServer> {
   ];
   const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
-    env: { ...process.env, ...opts.env },
+    env: { ...process.env, ...defaultEnv, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   started.add(child);
@@ -84,8 +95,8 @@ export async function startBerth(opts: ServeOptions): Promise<BerthServer> {
     const timer = setTimeout(() => reject(new Error(`berth serve did not start within 240 s:\n${err}`)), 240_000);
     const onData = () => {
       const m = /API listening on (http:\/\/[^\s]+)/.exec(err);
-      // bot-runner has no API: it is ready once it says it runs (its first pass is done).
-      const runnerReady = opts.command === 'bot-runner' && /bot-runner running/.test(err);
+      // bot-runner and bot-scheduler have no API: ready once they say they run (after their first pass / schedule load).
+      const runnerReady = (opts.command === 'bot-runner' || opts.command === 'bot-scheduler') && err.includes(`${opts.command} running`);
       if (m?.[1] || runnerReady) {
         clearTimeout(timer);
         child.stderr!.off('data', onData);
