@@ -22,8 +22,8 @@ async function open(scheduler?: ManualRunner): Promise<ApiHarness> {
   return h;
 }
 
-async function upload(h: ApiHarness, id: string) {
-  const res = await h.app.inject({ method: 'POST', url: `/v1/bots/${id}/package`, headers: { 'content-type': 'application/gzip' }, payload: await tarGzBuffer(PYTHON_BOT) });
+async function upload(h: ApiHarness, id: string, entries: Parameters<typeof tarGzBuffer>[0] = PYTHON_BOT) {
+  const res = await h.app.inject({ method: 'POST', url: `/v1/bots/${id}/package`, headers: { 'content-type': 'application/gzip' }, payload: await tarGzBuffer(entries) });
   expect(res.statusCode, res.body).toBe(200);
   return (res.json() as { code: { sha256: string } }).code;
 }
@@ -59,6 +59,25 @@ describe('scheduled bots through the API', () => {
     }
     expect({ bots: await h.store.listBots(), schedule: await h.store.getSchedule('sched') }).toEqual(before);
     expect(await h.store.listBots()).toEqual([]);
+  });
+
+  it('takes the schedule from bot-config.yaml (type: scheduled); a bad one there is named and attributed', async () => {
+    const h = await open();
+    const config = (schedule: string) => [
+      { path: 'bot-config.yaml', body: `name: Nightly report\ntype: scheduled\nruntime: python3.11\nentrypoints:\n  bot: main.py\nschedule: "${schedule}"\n` },
+      { path: 'main.py', body: 'def main(bot_id, config):\n    print("ran")\n' },
+    ];
+    const code = await upload(h, 'the0-sched', config('*/5 * * * *'));
+    const created = await h.app.inject({ method: 'PUT', url: '/v1/bots/the0-sched', payload: { code } });
+    expect(created.statusCode, created.body).toBe(201);
+    expect(created.json()).toMatchObject({ bot: { kind: 'scheduled', flavor: 'the0', schedule: { cron: '*/5 * * * *', timezone: 'UTC', overlap: 'skip', catchUp: 'none' } } });
+
+    const bad = await upload(h, 'the0-bad', config('0 0 30 2 *'));
+    const refused = await h.app.inject({ method: 'PUT', url: '/v1/bots/the0-bad', payload: { code: bad } });
+    expect(refused.statusCode).toBe(400);
+    const issues = (refused.json() as { error: { issues: { field: string; message: string }[] } }).error.issues;
+    expect(issues.find((i) => i.field === 'schedule.cron')?.message).toMatch(/cannot fire.*bot-config\.yaml/);
+    expect(await h.store.getBot('the0-bad')).toBeNull();
   });
 
   it('shows next run and last run in ls and inspect; lists runs newest first; one run by id', async () => {
