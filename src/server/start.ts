@@ -21,8 +21,10 @@ import { BotRegistry } from '../core/registry/bot-registry.js';
 import { UnavailableError, ValidationError, errorMessage } from '../domain/errors.js';
 import type { DependencyHealth } from '../domain/status.js';
 import type { NatsConnectionEvent } from '../adapters/events/nats/nats-event-bus.js';
+import { redact as redactNats } from '../adapters/events/nats/url.js';
 import { openEventBus } from '../adapters/events/open.js';
-import { openObjectStore } from '../adapters/objects/open.js';
+import { openObjectStore, redactObjectStoreUrl } from '../adapters/objects/open.js';
+import { redact as redactMongo } from '../adapters/store/mongodb/url.js';
 import { openStore } from '../adapters/store/open.js';
 import type { EventBus } from '../ports/events.js';
 import type { ObjectStore } from '../ports/objects.js';
@@ -83,7 +85,11 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   try {
     await mkdir(config.dataDir, { recursive: true });
     const { store, objects, events } = await openAdapters(config, closers, { role, logger, announce, signal: options.signal });
-    logger.info({ role, store: config.store, objects: config.objects, events: redactEvents(config.events), dataDir: config.dataDir }, 'adapters opened');
+    // Credentials in the URLs (MongoDB password, S3 keys, NATS user/token) never reach the log.
+    logger.info(
+      { role, store: redactMongo(config.store), objects: redactObjectStoreUrl(config.objects), events: redactNats(config.events), dataDir: config.dataDir },
+      'adapters opened',
+    );
     if (role !== 'serve' && config.events.startsWith('memory:')) {
       announce(
         `events are in-process (${SETTINGS.events.env}=memory:): ` +
@@ -230,10 +236,6 @@ function logBusEvent(logger: ServerLogger, event: NatsConnectionEvent): void {
       logger.warn({ err: event.err }, 'event bus error');
       break;
   }
-}
-
-function redactEvents(url: string): string {
-  return url.replace(/^(nats:\/\/)[^@]*@/i, '$1***@');
 }
 
 /** An adapter refusing its URL is a bad setting: say where the setting came from. */
