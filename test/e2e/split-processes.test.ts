@@ -66,12 +66,17 @@ async function deployDisabled(s: Split, id: string): Promise<void> {
   await berthOk(s.server.url, ['deploy', join(EXAMPLES, 'node-counter'), '--id', id, '--disabled', '--config', '{"interval_seconds":1}']);
 }
 
-/** Enables the bot through the API; returns when the request was sent. */
+/** Enables the bot through the API; returns when the request was sent (the 1 s checks count from there). */
 async function enable(s: Split, id: string): Promise<number> {
+  return (await enableTimed(s, id)).sentAt;
+}
+
+/** Also when the API answered: by then the change is stored, so every pass that begins later sees it. */
+async function enableTimed(s: Split, id: string): Promise<{ sentAt: number; storedBy: number }> {
   const sentAt = Date.now();
   const r = await apiJson(s.server.url, `/v1/bots/${id}/enable`, { method: 'POST' });
   expect(r.status, JSON.stringify(r.body)).toBe(200);
-  return sentAt;
+  return { sentAt, storedBy: Date.now() };
 }
 
 function logsOf(server: BerthServer, msg: string, botId?: string): Array<Record<string, unknown>> {
@@ -184,9 +189,9 @@ describe(`berth api and berth bot-runner as separate processes (${runtime} runti
     expect(s.server.api.stderr()).toMatch(/events are in-process/);
     const id = uniqueId('tick');
     await deployDisabled(s, id);
-    const sent = await enable(s, id);
+    const { storedBy } = await enableTimed(s, id);
     const started = await startedAt(s, id);
-    expect(started).toBeLessThanOrEqual(await endOfFirstPassAfter(s, sent));
+    expect(started).toBeLessThanOrEqual(await endOfFirstPassAfter(s, storedBy));
     // Not through an event: none crosses the process boundary on the in-process bus.
     expect(changedEventsSince(s, id, 0)).toEqual([]);
     await waitFor(`${id} running`, () => s.probe.running(id), { timeoutMs: 60_000 });
@@ -208,12 +213,12 @@ describe(`berth api and berth bot-runner as separate processes (${runtime} runti
       await waitLogged(s.server.api, 'api', 'event bus disconnected; reconnecting (changes converge at the timer meanwhile)', stoppedAt);
 
       // While NATS is down: the API stores the change, cannot publish it, says so, answers anyway.
-      const sentDown = await enable(s, down);
+      const { storedBy: storedDown } = await enableTimed(s, down);
       await waitFor('the API logs the unpublished event', () => s.server.api.logs().some((l) => typeof l.msg === 'string' && l.msg.startsWith(`event updated of ${down} not published`)));
       const restartedAt = Date.now();
       await nats.start();
       const startedDown = await startedAt(s, down);
-      expect(startedDown).toBeLessThanOrEqual(await endOfFirstPassAfter(s, sentDown));
+      expect(startedDown).toBeLessThanOrEqual(await endOfFirstPassAfter(s, storedDown));
 
       // Back: both processes reconnected, the next change travels as an event again.
       await waitLogged(s.server.runner, 'runner', 'event bus reconnected', restartedAt);
