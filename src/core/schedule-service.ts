@@ -20,7 +20,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { isValidBotId, type Bot, type Schedule } from '../domain/bot.js';
-import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
+import { ConflictError, errorMessage, NotFoundError, ValidationError } from '../domain/errors.js';
 import { subjects } from '../domain/events.js';
 import type { Run, RunTrigger, ScheduleState } from '../domain/run.js';
 import type { EventBus, EventSubscription } from '../ports/events.js';
@@ -382,7 +382,14 @@ export class ScheduleService {
   /** Applies the overlap policy, then starts the run. Null when another scheduler has this run id. */
   private async trigger(bot: Bot, request: RunRequest): Promise<Run | null> {
     const schedule = bot.schedule as Schedule;
-    const active = (await this.executor.activeRuns(bot.id)).filter((c) => c.runId !== request.runId);
+    let active: ActualContainer[];
+    try {
+      active = (await this.executor.activeRuns(bot.id)).filter((c) => c.runId !== request.runId);
+    } catch (err) {
+      // The slot is claimed already: leave a record of why it did not run rather than nothing.
+      this.o.log.error({ err, botId: bot.id, runId: request.runId }, 'cannot list the runtime: run not started');
+      return this.executor.failBeforeStart(bot, request, `the runtime could not be listed: ${errorMessage(err)}`);
+    }
     if (active.length > 0) {
       const running = active.map((c) => c.runId).join(', ');
       if (schedule.overlap === 'skip') return this.executor.skip(bot, request, `run ${running} was still running (overlap: skip)`);

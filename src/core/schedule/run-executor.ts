@@ -87,6 +87,24 @@ export class RunExecutor {
     return run;
   }
 
+  /** Records a run that could not even be attempted (runtime unreachable). Null when another scheduler has it. */
+  async failBeforeStart(bot: Bot, request: RunRequest, reason: string): Promise<Run | null> {
+    const now = this.o.clock.now().toISOString();
+    const run: Run = {
+      runId: request.runId,
+      botId: bot.id,
+      trigger: request.trigger,
+      scheduledFor: request.scheduledFor.toISOString(),
+      createdAt: now,
+      finishedAt: now,
+      status: 'failed',
+      reason,
+    };
+    if (!(await this.o.store.createRun(run, this.o.signal))) return null;
+    await this.publish(run);
+    return run;
+  }
+
   /**
    * Creates the run record (create-once: null when another scheduler already has this run),
    * starts the container and watches it. Resolves once the container has started (or failed to).

@@ -262,6 +262,24 @@ describe('ScheduleService runs', () => {
     expect((await w.store.getRun('adopt', started.runId))?.status).toBe('timed-out');
   });
 
+  it('a slot whose run cannot be started (runtime down) is recorded as failed; the next slot runs', async () => {
+    const w = await newWorld('2026-03-01T11:59:30.000Z');
+    await w.put(scheduledBot('flaky', { cron: '* * * * *' }));
+    const s = w.service();
+    await s.start();
+    w.runtime.down = true;
+    await w.advance(30_000);
+    w.runtime.down = false;
+    await w.advance(MINUTE);
+    await w.drained();
+    const runs = (await w.runs('flaky')).slice().reverse();
+    expect(runs.map((r) => [r.runId, r.status])).toEqual([
+      ['s20260301120000', 'failed'],
+      ['s20260301120100', 'succeeded'],
+    ]);
+    expect(runs[0]?.reason).toMatch(/runtime could not be listed/);
+  });
+
   it('a deleted bot loses its schedule, its running runs and its history', async () => {
     const w = await newWorld('2026-03-01T11:59:30.000Z');
     await w.put(scheduledBot('gone', { cron: '* * * * *' }));

@@ -6,7 +6,7 @@
  */
 import type { Clock } from '../../../../src/core/clock.js';
 import type { BotKind } from '../../../../src/domain/bot.js';
-import { ConflictError, NotFoundError } from '../../../../src/domain/errors.js';
+import { ConflictError, NotFoundError, UnavailableError } from '../../../../src/domain/errors.js';
 import type {
   ActualContainer,
   ContainerRuntime,
@@ -57,6 +57,8 @@ export class RunRuntime implements ContainerRuntime {
   /** Most run containers of one bot active at once. */
   readonly maxActive = new Map<string, number>();
   behaviour: (spec: ContainerSpec) => Behaviour = () => ({ afterMs: 0, code: 0 });
+  /** Makes list() fail (the engine unreachable). */
+  down = false;
   private readonly waiters = new Map<string, ((code: number) => void)[]>();
   private nextId = 1;
 
@@ -65,6 +67,7 @@ export class RunRuntime implements ContainerRuntime {
   async ping(): Promise<void> {}
 
   async list(filter: { kind?: BotKind; botId?: string }): Promise<ActualContainer[]> {
+    if (this.down) throw new UnavailableError('runtime', 'the test engine is down');
     return [...this.containers.values()]
       .filter((c) => (filter.kind === undefined || c.kind === filter.kind) && (filter.botId === undefined || c.botId === filter.botId))
       .map(snapshot);
