@@ -1,7 +1,9 @@
-// Bundles the in-container daemon into one ESM file (dist/daemon/berth-daemon.mjs) that the
-// bot image runs with its own Node, with no node_modules inside the image.
+// Bundles the in-container daemon into dist/daemon: berth-daemon.mjs and its lazily imported
+// chunks/ (options in daemon-build-options.mjs), run by the bot image's own Node with no
+// node_modules inside the image.
 import { build } from 'esbuild';
-import { existsSync, copyFileSync, mkdirSync, chmodSync } from 'node:fs';
+import { daemonBuildOptions } from './daemon-build-options.mjs';
+import { existsSync, copyFileSync, mkdirSync, chmodSync, rmSync } from 'node:fs';
 
 const entry = 'src/daemon/main.ts';
 if (!existsSync(entry)) {
@@ -9,19 +11,8 @@ if (!existsSync(entry)) {
   process.exit(1);
 }
 mkdirSync('dist/daemon', { recursive: true });
-await build({
-  entryPoints: [entry],
-  outfile: 'dist/daemon/berth-daemon.mjs',
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'esm',
-  minify: false,
-  sourcemap: false,
-  legalComments: 'none',
-  // Some CommonJS dependencies call require() on Node built-ins.
-  banner: { js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);" },
-  logLevel: 'warning',
-});
+// Chunks from an earlier build would otherwise ship in the image next to the new ones.
+rmSync('dist/daemon/chunks', { recursive: true, force: true });
+await build(daemonBuildOptions({ entry, outdir: 'dist/daemon' }));
 copyFileSync('src/daemon/bootstrap.sh', 'dist/daemon/bootstrap.sh');
 chmodSync('dist/daemon/bootstrap.sh', 0o755);

@@ -4,6 +4,8 @@
  *
  *   berth-daemon init   code + state download, safe extraction, generated entrypoint
  *   berth-daemon run    the long-running command: runs the bot and syncs state and logs
+ *   berth-daemon start  init, then run, in one process (what bootstrap.sh execs): one Node
+ *                       start less on every container start
  *   berth-daemon sync   sync only (sidecar): until the done file appears or SIGTERM
  *
  * Settings come only from the BERTH_DAEMON_* environment (src/domain/daemon-contract.ts).
@@ -21,7 +23,7 @@ import { openDaemonStore } from './store.js';
 import { runSupervised } from './supervise.js';
 import { runSyncOnly } from './sync-command.js';
 
-const USAGE = 'usage: berth-daemon init|run|sync';
+const USAGE = 'usage: berth-daemon init|run|sync|start';
 /** How long init waits to get its failure line into the logs before it exits anyway. */
 const INIT_LOG_TIMEOUT_MS = 5000;
 
@@ -74,6 +76,10 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'run':
     case 'sync':
       return longRunning(argv[0], log);
+    case 'start': {
+      const initialized = await init(log);
+      return initialized === 0 ? longRunning('run', log) : initialized;
+    }
     default:
       process.stderr.write(`${USAGE}\n`);
       return 64;

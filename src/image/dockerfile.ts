@@ -22,6 +22,7 @@ export async function dockerfileContextEntries(files: DaemonFiles, dockerfile = 
     { name: 'Dockerfile', mode: 0o644, content: await readFile(dockerfile) },
     { name: DAEMON_FILES.bundle, mode: 0o644, content: files.bundle },
     { name: DAEMON_FILES.bootstrap, mode: 0o755, content: files.bootstrap },
+    ...[...files.chunks].map(([name, content]) => ({ name: `${DAEMON_FILES.chunksDir}/${name}`, mode: 0o644, content })),
   ];
 }
 

@@ -4,10 +4,10 @@
  * `docker import`ed as a single layer. Needs no registry.
  */
 import { access } from 'node:fs/promises';
-import { join } from 'node:path';
+import path, { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { CONTAINER_PATHS } from '../domain/daemon-contract.js';
-import { BOT_USER } from './constants.js';
+import { BOT_USER, DAEMON_FILES } from './constants.js';
 import { createLibraryCopier } from './libraries.js';
 import { nodeBinaryForImage } from './node.js';
 import { addPython, type PythonSource } from './python.js';
@@ -99,6 +99,8 @@ async function addCaCertificates(fs: RootFs, log: (line: string) => void): Promi
 function addDaemon(fs: RootFs, files: DaemonFiles): void {
   fs.content(CONTAINER_PATHS.daemon, files.bundle, 0o644);
   fs.content(CONTAINER_PATHS.bootstrap, files.bootstrap, 0o755);
+  const chunksDir = path.posix.join(path.posix.dirname(CONTAINER_PATHS.daemon), DAEMON_FILES.chunksDir);
+  for (const [name, content] of files.chunks) fs.content(path.posix.join(chunksDir, name), content, 0o644);
 }
 
 export interface AssembleOptions {

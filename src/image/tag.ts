@@ -4,7 +4,7 @@
  * exists already is reused as it is.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NotFoundError } from '../domain/errors.js';
 import { BUILDER_VERSION, DAEMON_FILES, IMAGE_REPOSITORY } from './constants.js';
@@ -14,6 +14,8 @@ import { describePython, probePython, type PythonSource } from './python.js';
 export interface DaemonFiles {
   readonly bundle: Buffer;
   readonly bootstrap: Buffer;
+  /** File name (inside DAEMON_FILES.chunksDir) → content, sorted by name. */
+  readonly chunks: ReadonlyMap<string, Buffer>;
 }
 
 export async function readDaemonFiles(daemonDir: string): Promise<DaemonFiles> {
@@ -24,7 +26,19 @@ export async function readDaemonFiles(daemonDir: string): Promise<DaemonFiles> {
       throw new NotFoundError(`${join(daemonDir, name)} is missing: build the daemon first (npm run build)`, { cause: err });
     }
   };
-  return { bundle: await read(DAEMON_FILES.bundle), bootstrap: await read(DAEMON_FILES.bootstrap) };
+  const chunks = new Map<string, Buffer>();
+  for (const name of await chunkNames(daemonDir)) chunks.set(name, await read(join(DAEMON_FILES.chunksDir, name)));
+  return { bundle: await read(DAEMON_FILES.bundle), bootstrap: await read(DAEMON_FILES.bootstrap), chunks };
+}
+
+/** The entry file imports its chunks by relative path, so every one of them must ship. */
+async function chunkNames(daemonDir: string): Promise<string[]> {
+  try {
+    return (await readdir(join(daemonDir, DAEMON_FILES.chunksDir))).filter((n) => n.endsWith('.mjs')).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
 }
 
 const probes = new Map<string, Promise<PythonSource | undefined>>();
@@ -45,6 +59,7 @@ export function computeTag(files: DaemonFiles, node: string, python: string): st
   const hash = createHash('sha256');
   for (const part of [`builder:${BUILDER_VERSION}`, `node:${node}`, `python:${python}`]) hash.update(part).update('\0');
   hash.update(files.bundle).update('\0').update(files.bootstrap);
+  for (const [name, content] of files.chunks) hash.update('\0').update(name).update('\0').update(content);
   return `${IMAGE_REPOSITORY}:${hash.digest('hex').slice(0, 12)}`;
 }
 

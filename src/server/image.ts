@@ -5,25 +5,17 @@
  * so that a new daemon replaces running bots the way a new image would.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type Dockerode from 'dockerode';
 import { NotFoundError, UnavailableError, errorMessage } from '../domain/errors.js';
 import { buildBotImage } from '../image/index.js';
 import { defaultDaemonDir } from '../image/paths.js';
+import { readDaemonFiles } from '../image/tag.js';
 import type { Announce } from './announce.js';
 
-const DAEMON_FILES = ['berth-daemon.mjs', 'bootstrap.sh'] as const;
-
 async function daemonDigest(daemonDir: string): Promise<string> {
-  const hash = createHash('sha256');
-  for (const name of DAEMON_FILES) {
-    try {
-      hash.update(await readFile(path.join(daemonDir, name))).update('\0');
-    } catch (err) {
-      throw new NotFoundError(`${path.join(daemonDir, name)} is missing: build Berth first (npm run build)`, { cause: err });
-    }
-  }
+  const files = await readDaemonFiles(daemonDir);
+  const hash = createHash('sha256').update(files.bundle).update('\0').update(files.bootstrap);
+  for (const [name, content] of files.chunks) hash.update('\0').update(name).update('\0').update(content);
   return hash.digest('hex').slice(0, 12);
 }
 

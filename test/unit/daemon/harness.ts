@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { build } from 'esbuild';
+import { daemonBuildOptions } from '../../../scripts/daemon-build-options.mjs';
 import { openObjectStore } from '../../../src/adapters/objects/open.js';
 import { extractPackage } from '../../../src/archive/extract.js';
 import { packDirectory } from '../../../src/archive/pack.js';
@@ -29,16 +30,7 @@ export function daemonBundle(): Promise<{ script: string; bootstrap: string }> {
   bundled ??= (async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'berth-daemon-bundle-'));
     const script = path.join(dir, 'berth-daemon.mjs');
-    await build({
-      entryPoints: [path.join(REPO, 'src/daemon/main.ts')],
-      outfile: script,
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'esm',
-      banner: { js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);" },
-      logLevel: 'warning',
-    });
+    await build(daemonBuildOptions({ entry: path.join(REPO, 'src/daemon/main.ts'), outdir: dir }));
     const bootstrap = path.join(dir, 'bootstrap.sh');
     await copyFile(path.join(REPO, 'src/daemon/bootstrap.sh'), bootstrap);
     return { script, bootstrap };
@@ -245,7 +237,7 @@ export class DaemonSandbox {
     return env;
   }
 
-  /** `bootstrap`: sh bootstrap.sh (init, then exec run); otherwise one daemon command. */
+  /** `bootstrap`: sh bootstrap.sh (exec `berth-daemon start`: init, then run); otherwise one daemon command. */
   async start(command: 'bootstrap' | 'init' | 'run' | 'sync', env: Record<string, string>): Promise<DaemonProcess> {
     const { script, bootstrap } = await daemonBundle();
     const argv = command === 'bootstrap' ? ['sh', bootstrap] : [process.execPath, script, command];

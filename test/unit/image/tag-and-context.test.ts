@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tar from 'tar-stream';
@@ -10,7 +10,7 @@ import { contextTar, dockerfileContextEntries } from '../../../src/image/dockerf
 import { DOCKERFILE_PATH } from '../../../src/image/paths.js';
 import { botImageTag, computeTag, readDaemonFiles } from '../../../src/image/tag.js';
 
-const files = { bundle: Buffer.from('daemon v1'), bootstrap: Buffer.from('#!/bin/sh\n') };
+const files = { bundle: Buffer.from('daemon v1'), bootstrap: Buffer.from('#!/bin/sh\n'), chunks: new Map([['s3-AB12.mjs', Buffer.from('chunk v1')]]) };
 
 describe('image tag', () => {
   it('is berth-bot:<12 hex> and stable for the same inputs', () => {
@@ -19,15 +19,17 @@ describe('image tag', () => {
     expect(computeTag({ ...files }, 'v20.20.2-x64', 'debian:3.11.2')).toBe(tag);
   });
 
-  it('changes with the daemon, bootstrap.sh, Node and Python', () => {
+  it('changes with the daemon, its chunks, bootstrap.sh, Node and Python', () => {
     const base = computeTag(files, 'n', 'p');
     const variants = [
       computeTag({ ...files, bundle: Buffer.from('daemon v2') }, 'n', 'p'),
       computeTag({ ...files, bootstrap: Buffer.from('#!/bin/sh\n#') }, 'n', 'p'),
+      computeTag({ ...files, chunks: new Map([['s3-AB12.mjs', Buffer.from('chunk v2')]]) }, 'n', 'p'),
+      computeTag({ ...files, chunks: new Map([['s3-CD34.mjs', Buffer.from('chunk v1')]]) }, 'n', 'p'),
       computeTag(files, 'n2', 'p'),
       computeTag(files, 'n', 'p2'),
     ];
-    expect(new Set([base, ...variants]).size).toBe(5);
+    expect(new Set([base, ...variants]).size).toBe(7);
   });
 
   describe('from a daemon directory', () => {
@@ -50,6 +52,15 @@ describe('image tag', () => {
       expect(await botImageTag(dir)).not.toBe(first);
       expect((await readDaemonFiles(dir)).bundle.toString()).toBe('two');
     });
+
+    it('reads the chunks the entry imports, and a changed chunk gives a new tag', async () => {
+      await mkdir(join(dir, 'chunks'), { recursive: true });
+      await writeFile(join(dir, 'chunks/minio-X1.mjs'), 'chunk one');
+      const first = await botImageTag(dir);
+      expect([...(await readDaemonFiles(dir)).chunks.keys()]).toEqual(['minio-X1.mjs']);
+      await writeFile(join(dir, 'chunks/minio-X1.mjs'), 'chunk two');
+      expect(await botImageTag(dir)).not.toBe(first);
+    });
   });
 });
 
@@ -66,7 +77,7 @@ describe('image configuration', () => {
 });
 
 describe('Dockerfile build context (the Dockerfile itself needs a registry to build)', () => {
-  it('holds the Dockerfile, the daemon bundle and an executable bootstrap.sh', async () => {
+  it('holds the Dockerfile, the daemon bundle, its chunks and an executable bootstrap.sh', async () => {
     const entries = await dockerfileContextEntries(files);
     const pack = contextTar(entries);
     const seen: { name: string; mode: number; content: string }[] = [];
@@ -77,10 +88,11 @@ describe('Dockerfile build context (the Dockerfile itself needs a registry to bu
       for await (const c of entry) chunks.push(c as Buffer);
       seen.push({ name: entry.header.name, mode: entry.header.mode, content: Buffer.concat(chunks).toString() });
     }
-    expect(seen.map((e) => e.name)).toEqual(['Dockerfile', 'berth-daemon.mjs', 'bootstrap.sh']);
+    expect(seen.map((e) => e.name)).toEqual(['Dockerfile', 'berth-daemon.mjs', 'bootstrap.sh', 'chunks/s3-AB12.mjs']);
     expect(seen[0]?.content).toBe(await readFile(DOCKERFILE_PATH, 'utf8'));
     expect(seen[1]).toMatchObject({ content: 'daemon v1', mode: 0o644 });
     expect(seen[2]).toMatchObject({ content: '#!/bin/sh\n', mode: 0o755 });
+    expect(seen[3]).toMatchObject({ content: 'chunk v1', mode: 0o644 });
   });
 
   it('the Dockerfile builds the same layout as the offline builder', async () => {
@@ -91,7 +103,8 @@ describe('Dockerfile build context (the Dockerfile itself needs a registry to bu
     expect(dockerfile).toContain(`ln -sf /usr/bin/python3.11 ${CONTAINER_PATHS.python}`);
     expect(dockerfile).toContain(`--uid ${CONTAINER_PATHS.botUid}`);
     expect(dockerfile).toContain(`--gid ${CONTAINER_PATHS.botGid}`);
-    expect(dockerfile).toMatch(/^COPY berth-daemon\.mjs bootstrap\.sh \/opt\/berth\/$/m);
+    expect(dockerfile).toMatch(/^COPY \. \/opt\/berth\/$/m);
+    expect(dockerfile).toContain('rm /opt/berth/Dockerfile');
     expect(dockerfile).toContain(`CMD ${JSON.stringify(IMAGE_CMD)}`);
     expect(dockerfile).toContain(`WORKDIR ${IMAGE_WORKDIR}`);
     for (const [k, v] of Object.entries(IMAGE_ENV)) expect(dockerfile).toContain(`${k}=${v}`);
