@@ -171,7 +171,7 @@ export class ScheduleService {
 
   /** Re-reads one bot (after a change event). */
   refreshBot(botId: string): Promise<void> {
-    return this.track(this.mutex.run(botId, () => this.refreshLocked(botId)));
+    return this.track(this.mutex.run(botId, async () => this.refreshLocked(botId, await this.o.store.getBot(botId, this.abort.signal))));
   }
 
   /** Re-reads every scheduled bot. */
@@ -179,7 +179,11 @@ export class ScheduleService {
     const bots = await this.o.store.listBots({ kind: 'scheduled' }, this.abort.signal);
     const seen = new Set(bots.map((b) => b.id));
     const gone = [...this.entries.keys()].filter((id) => !seen.has(id));
-    await Promise.all([...bots.map((b) => b.id), ...gone].map((id) => this.refreshBot(id)));
+    // The listed records are used as read (no second read per bot); the stored slot is read per bot.
+    await Promise.all([
+      ...bots.map((bot) => this.track(this.mutex.run(bot.id, () => this.refreshLocked(bot.id, bot)))),
+      ...gone.map((id) => this.refreshBot(id)),
+    ]);
   }
 
   /** Resolves once nothing is in flight, including watched runs that have exited. */
@@ -311,8 +315,10 @@ export class ScheduleService {
 
   // ---- per bot (always under the bot's mutex) -----------------------------------------
 
-  private async refreshLocked(botId: string): Promise<void> {
-    const bot = await this.o.store.getBot(botId, this.abort.signal);
+  private async refreshLocked(botId: string, read: Bot | null): Promise<void> {
+    // A listed record read before a newer one arrived by event must not win over it.
+    const known = this.entries.get(botId)?.bot;
+    const bot = read && known && isNewer(known, read) ? known : read;
     if (!bot || bot.kind !== 'scheduled' || !bot.schedule || !bot.enabled) {
       const had = this.entries.delete(botId);
       // The stored slot is forgotten: re-enabling starts from the next slot, with no catch-up.
@@ -444,6 +450,11 @@ export class ScheduleService {
       }
     }
   }
+}
+
+/** Whether `a` is a later version of the bot than `b` (a re-created bot has a later updatedAt). */
+function isNewer(a: Bot, b: Bot): boolean {
+  return a.updatedAt > b.updatedAt || (a.updatedAt === b.updatedAt && a.generation > b.generation);
 }
 
 function adoptedRun(c: ActualContainer, now: Date): Run {
