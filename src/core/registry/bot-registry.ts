@@ -215,10 +215,17 @@ export class BotRegistry<L = unknown> {
     return this.store.listBots({}, signal);
   }
 
-  /** The services clear the status once the container is gone; a status without a container means none runs. */
+  /**
+   * The services clear the status once the container is gone; a status without a container
+   * means none runs. A scheduled bot has no status: a run record still `running` means its
+   * container (and its final sync) is not done yet; the scheduler deletes the records of a
+   * removed bot once its runs have stopped.
+   */
   private async containerGone(id: string, signal?: AbortSignal): Promise<boolean> {
     const status = await this.store.getStatus(id, signal);
-    return status === null || status.containerId === undefined;
+    if (status !== null && status.containerId !== undefined) return false;
+    const runs = await this.store.listRuns(id, 5, signal);
+    return !runs.some((r) => r.status === 'running');
   }
 
   private async waitForContainerGone(id: string): Promise<boolean> {

@@ -237,6 +237,13 @@ export class RunExecutor {
       ...(timedOut ? { reason: 'exceeded maxRuntimeSeconds: stopped' } : {}),
       ...(replacedBy ? { reason: `stopped by overlap policy replace: run ${replacedBy} replaced it` } : {}),
     };
+    if (!(await this.o.store.getBot(run.botId, this.o.signal))) {
+      // The bot was removed: its history goes with it (`berth rm` waits for this before deleting its objects).
+      if (exit !== 'gone') await this.o.runtime.remove(container.id, this.o.signal);
+      await this.o.store.pruneRuns(run.botId, 0, this.o.signal);
+      this.o.log.info({ botId: run.botId, runId: run.runId }, 'run of a removed bot ended');
+      return finished;
+    }
     // Another scheduler may have followed the same container (adoption): its final record stands.
     const stored = await this.o.store.getRun(run.botId, run.runId, this.o.signal);
     const record = stored && stored.status !== 'running' ? stored : finished;

@@ -9,6 +9,7 @@ import { slotRunId } from '../../../src/core/schedule/run-ids.js';
 import { ConflictError } from '../../../src/domain/errors.js';
 import { objectKeys } from '../../../src/domain/object-keys.js';
 import type { Run } from '../../../src/domain/run.js';
+import { waitFor } from '../../support/wait.js';
 import { makeBot } from '../core/support/bots.js';
 import { scheduledBot, world, type World } from './support/harness.js';
 
@@ -292,7 +293,11 @@ describe('ScheduleService runs', () => {
     await w.settle();
     await w.drained();
     expect(w.runtime.containers.size).toBe(0);
+    expect(w.runtime.stops).toHaveLength(1);
     expect(await w.store.getSchedule('gone')).toBeNull();
+    // Its run records go too (the registry waits for that before deleting the bot's objects).
+    await waitFor('run records of the removed bot deleted', async () => (await w.runs('gone')).length === 0, { timeoutMs: 5_000, intervalMs: 5 });
+    expect(await w.objects.get(objectKeys.run('gone', 's20260301120000'))).toBeNull();
     await w.advance(MINUTE);
     expect(w.runtime.starts).toHaveLength(1);
   });
