@@ -186,8 +186,8 @@ export class RunExecutor {
   private async watch(run: Run, container: ActualContainer, maxRuntimeSeconds: number | undefined): Promise<Run | undefined> {
     let timedOut = false;
     let cancelTimeout = (): void => undefined;
+    const startedMs = Date.parse(run.startedAt ?? container.startedAt ?? run.createdAt);
     if (maxRuntimeSeconds !== undefined) {
-      const startedMs = Date.parse(run.startedAt ?? container.startedAt ?? run.createdAt);
       const leftMs = startedMs + maxRuntimeSeconds * 1000 - this.o.clock.now().getTime();
       cancelTimeout = this.o.clock.setTimeout(() => {
         timedOut = true;
@@ -204,7 +204,10 @@ export class RunExecutor {
       cancelTimeout();
     }
     if (this.o.signal.aborted) return undefined;
-    return this.finish(run, container, exit, timedOut);
+    // Another scheduler watching the same run (adoption) may have been the one to stop it:
+    // a run that ended at or past its limit timed out, whoever stopped it.
+    const pastLimit = maxRuntimeSeconds !== undefined && this.o.clock.now().getTime() - startedMs >= maxRuntimeSeconds * 1000;
+    return this.finish(run, container, exit, timedOut || (pastLimit && exit !== 'gone' && exit.code !== 0));
   }
 
   private async waitForExit(containerId: string): Promise<{ code: number } | 'gone'> {
