@@ -33,7 +33,7 @@ import { STORE_RECONCILE_ROW, storeReconcileRow } from './rows/store-reconcile.j
 
 const ROW_KEYS = ['planner', 'reconcile', 'deploy', 'state', 'memory', 'store-reconcile', 'events', 'schedule'] as const;
 type RowKey = (typeof ROW_KEYS)[number];
-const ORDER = ['planner', 'reconcile', 'deploy', 'state', 'daemon-memory', 'serve-rss', 'store-reconcile', 'events', 'schedule-jitter', 'scheduler-memory'];
+const ORDER = ['planner', 'reconcile', 'deploy', 'state', 'daemon-memory', 'serve-rss', 'schedule-jitter', 'scheduler-memory', 'store-reconcile', 'events'];
 
 const TITLES = {
   reconcile: { key: 'reconcile', title: '2. full reconcile pass, 100 running bots, no changes', goal: 'ratio ≤ 1.5' },

@@ -26,7 +26,7 @@ import { waitUntil, type DockerBench } from './context.js';
 
 export const EVENTS_ROW = {
   key: 'events',
-  title: '7. change → container start across processes (NATS vs in-process bus)',
+  title: '9. change → container start across processes (NATS vs in-process bus)',
   goal: 'NATS ≤ 1 s',
 } as const;
 
