@@ -124,6 +124,26 @@ describe.skipIf(skip !== undefined)(`NATS event bus across a server restart${ski
     }
   });
 
+  it('a server that stops answering (SIGSTOP) makes publish fail after its timeout, not hang; it works again after SIGCONT', async () => {
+    const bus = new NatsEventBus({ url: own.url, publishTimeoutMs: 500, onHandlerError: () => undefined });
+    try {
+      await bus.init();
+      const pid = own.pid()!;
+      process.kill(pid, 'SIGSTOP');
+      try {
+        await expect(bus.publish('stall.x', { n: 1 })).rejects.toThrow(/did not confirm the message within 500 ms/);
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      const seen: unknown[] = [];
+      bus.subscribe('stall.y', (_s, p) => seen.push(p));
+      await bus.publish('stall.y', { n: 2 });
+      await waitFor('delivery after SIGCONT', () => seen.length === 1);
+    } finally {
+      await bus.close();
+    }
+  });
+
   it('publish respects the caller’s AbortSignal', async () => {
     const { bus } = await natsBus(own.url);
     try {
