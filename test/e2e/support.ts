@@ -140,7 +140,8 @@ export async function startHarness(runtime: RuntimeName, label: string, opts: Ha
     ...(image ? { image } : {}),
     ...(shape.processes === 'split' && shape.network ? { network: shape.network } : {}),
   };
-  if (shape.processes === 'split') setDefaultBerthEnv(shape.env);
+  // Always set (also to nothing): a suite that failed before its close() must not leak its stores.
+  setDefaultBerthEnv(shape.processes === 'split' ? shape.env : undefined);
   const dataDir = await newDataDir(instance);
   if (shape.processes === 'split' && shape.objectsDir) await symlink(shape.objectsDir, join(dataDir, 'objects'));
   const server = await startDeployment(shape, { ...serveOptions, dataDir });
