@@ -49,9 +49,10 @@ async function startSplit(label: string, events: string, interval: string): Prom
 
 afterEach(async () => {
   for (const { server, probe } of open.splice(0)) {
+    // Processes first: a running bot-runner would start a removed bot again at once.
+    await server.kill();
     const leftovers = await probe.runtime.list({});
     await Promise.all(leftovers.map((c) => probe.runtime.remove(c.id)));
-    await server.kill();
     await probe.close();
   }
 }, 120_000);

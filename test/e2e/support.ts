@@ -156,10 +156,11 @@ export async function startHarness(runtime: RuntimeName, label: string, opts: Ha
       harness.server = await startDeployment(shape, { ...serveOptions, dataDir: server.dataDir });
     },
     async close() {
-      // Remove every container of this instance first, then the service.
+      // The service first: a running one would start a removed bot again at once (the
+      // container's destroy event triggers a reconcile). Then every container of the instance.
+      await harness.server.kill();
       const leftovers = await probe.runtime.list({});
       await Promise.all(leftovers.map((c) => probe.runtime.remove(c.id)));
-      await harness.server.kill();
       await probe.close();
       setDefaultBerthEnv(undefined);
     },
