@@ -5,9 +5,11 @@
  * 1. A hostile bot looks for the daemon's credentials everywhere it can (its environment,
  *    /proc/<pid>/environ and cmdline of every process, files) and finds nothing, while the
  *    credentials are demonstrably in the container's configuration for the daemon.
- * 2. S3 down for 60 s while bots write state: no new containers, the running bots keep
- *    running (same containers, no restarts), /v1/health shows the object store down; once
- *    S3 is back every bot's newest state is stored and the stored state never went back.
+ * 2. S3 down for 60 s while bots write state: no new containers (also not for a bot whose
+ *    container was removed meanwhile: it would fail in init), the running bots keep running
+ *    (same containers, no restarts), /v1/health shows the object store down; once S3 is
+ *    back every bot's newest state is stored, the stored state never went back, and the
+ *    removed bot is started again.
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -133,7 +135,12 @@ describe('the daemon on S3 (Docker runtime, berth serve --objects s3+http://…)
     for (const id of ids) {
       await deploy(harness, join(FIXTURES, 'state-writer'), id, ['--entrypoint', 'bot.mjs', '--config', JSON.stringify({ mode: 'rename', count, intervalMs: 200 })]);
     }
+    // A bot whose container disappears during the outage: Berth must not start one that would
+    // fail in init (DESIGN §7, §10), and must start it once S3 is back.
+    const victim = uniqueId('victim');
+    await deploy(harness, join(FIXTURES, 'state-writer'), victim, ['--entrypoint', 'bot.mjs', '--config', JSON.stringify({ mode: 'rename', count: 1 })]);
     for (const id of ids) await waitFor(`${id} stored some state`, async () => (await seqOf(id)) >= 3, { timeoutMs: 90_000, intervalMs: 250 });
+    const victimBefore = await waitFor(`${victim} running`, () => harness.probe.running(victim), { timeoutMs: 60_000 });
 
     const before = new Map<string, { id: string; restarts: number }>();
     for (const id of ids) {
@@ -147,6 +154,7 @@ describe('the daemon on S3 (Docker runtime, berth serve --objects s3+http://…)
     await server.stop();
     const downSince = Date.now();
     let sawDown = false;
+    let victimRemoved = false;
     try {
       // The outage itself is the subject: check the fleet all through it.
       while (Date.now() - downSince < OUTAGE_MS) {
@@ -156,12 +164,19 @@ describe('the daemon on S3 (Docker runtime, berth serve --objects s3+http://…)
         const ours = all.filter((c) => ids.includes(c.botId));
         expect(ours.map((c) => c.id).sort()).toEqual([...before.values()].map((b) => b.id).sort());
         for (const c of ours) expect(c.state, c.botId).toBe('running');
+        if (sawDown && !victimRemoved) {
+          await docker.getContainer(victimBefore.id).remove({ force: true });
+          victimRemoved = true;
+        } else if (victimRemoved) {
+          expect(all.filter((c) => c.botId === victim), 'a container for the victim while S3 is down').toEqual([]);
+        }
         await new Promise((r) => setTimeout(r, 2000));
       }
     } finally {
       await server.start();
     }
     expect(sawDown).toBe(true);
+    expect(victimRemoved).toBe(true);
     for (const id of ids) {
       const info = await docker.getContainer(before.get(id)!.id).inspect();
       expect(info.State.Running, id).toBe(true);
@@ -189,6 +204,8 @@ describe('the daemon on S3 (Docker runtime, berth serve --objects s3+http://…)
     // No container was added or replaced at any time.
     const after = (await harness.probe.runtime.list({})).filter((c) => ids.includes(c.botId));
     expect(after.map((c) => c.id).sort()).toEqual([...before.values()].map((b) => b.id).sort());
+    const victimAfter = await waitFor(`${victim} started again once S3 is back`, () => harness.probe.running(victim), { timeoutMs: 60_000 });
+    expect(victimAfter.id).not.toBe(victimBefore.id);
     // The log lines written during the outage were shipped too.
     for (const id of ids) {
       await waitFor(`${id} logs shipped`, async () => (await logLines(harness, id)).some((l) => l.includes(`done rename seq=${count}`)), { timeoutMs: 30_000, intervalMs: 500 });
