@@ -4,6 +4,9 @@
  * S3/MinIO too (one fresh bucket per test, emptied and removed afterwards); then what only
  * S3 has — the URL forms, credentials, the daemon's access, a server that is down.
  */
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Client } from 'minio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openObjectStore } from '../../src/adapters/objects/open.js';
@@ -138,6 +141,44 @@ describe('S3ObjectStore specifics', () => {
     expect((daemonSide as S3ObjectStore).config.credentials.secretKey).toBe('TOPSECRET');
     await store.close();
     await daemonSide.close();
+  });
+
+  it('gives each daemon its own credentials from a botCredentials file, and refuses bots without an entry', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'berth-s3-creds-'));
+    const file = join(dir, 'bots.json');
+    const url = `s3+http://ADMIN:ADMINSECRET@127.0.0.1:9000/berth?botCredentials=${encodeURIComponent(file)}`;
+    const store = openObjectStore(url, { env: {} });
+    const refusal = async (botId: string) => {
+      const error = await store.daemonAccess(botId, 'container').then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(error, botId).toBeInstanceOf(ValidationError);
+      expect((error as Error).message).not.toMatch(/ADMINSECRET|B1SECRET/);
+      return (error as ValidationError).issues[0];
+    };
+    try {
+      expect((await refusal('b1'))?.message).toMatch(/cannot read/);
+      await writeFile(file, JSON.stringify({ b1: { accessKey: 'B1', secretKey: 'B1SECRET' }, b2: { accessKey: 'B2' } }), { mode: 0o600 });
+      await chmod(file, 0o600);
+      expect((await store.daemonAccess('b1', 'container')).env).toMatchObject({
+        BERTH_SECRET_S3_ACCESS_KEY: 'B1',
+        BERTH_SECRET_S3_SECRET_KEY: 'B1SECRET',
+      });
+      expect(await refusal('b2')).toMatchObject({ field: 'objects.botCredentials.b2' });
+      expect(await refusal('b3')).toMatchObject({ field: 'objects.botCredentials.b3' });
+      // Read at every start: a new entry needs no restart.
+      await writeFile(file, JSON.stringify({ b3: { accessKey: 'B3', secretKey: 'B3SECRET' } }));
+      expect((await store.daemonAccess('b3', 'host')).env.BERTH_SECRET_S3_ACCESS_KEY).toBe('B3');
+      await writeFile(file, '{"b1": {"accessKey": "B1", "secretKey": "B1SECRET"');
+      expect((await refusal('b1'))?.message).toMatch(/not valid JSON/);
+      await chmod(file, 0o644);
+      expect((await refusal('b3'))?.message).toMatch(/chmod 600/);
+      expect(() => openObjectStore('s3+http://A:B@h:1/berth?botCredentials=relative.json', { env: {} })).toThrow(ValidationError);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('reports a server that is not there as UnavailableError with the cause, for every call', async () => {

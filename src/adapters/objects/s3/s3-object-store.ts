@@ -20,6 +20,7 @@ import { DAEMON_ENV } from '../../../domain/daemon-contract.js';
 import { UnavailableError, ValidationError } from '../../../domain/errors.js';
 import type { DaemonObjectAccess, ObjectInfo, ObjectStore } from '../../../ports/objects.js';
 import { assertValidKey, assertValidPrefix } from '../fs/keys.js';
+import { readBotCredentials } from './bot-credentials.js';
 import { isMissingObject, mapS3Error, s3ErrorCode } from './errors.js';
 import { presignedUrl } from './presign.js';
 import { S3_DAEMON_SECRET_ENV, redactS3Url, s3UrlWithoutCredentials, type S3Config } from './s3-url.js';
@@ -60,11 +61,13 @@ export class S3ObjectStore implements ObjectStore {
     if (!BOT_ID.test(botId)) throw ValidationError.single('botId', `${JSON.stringify(botId)} is not a valid bot id`);
     // The URL carries no credentials: they travel only as BERTH_SECRET_*, which the daemon
     // removes from the bot's environment (and from its own once read).
+    const credentials =
+      this.config.botCredentialsFile === undefined ? this.config.credentials : await readBotCredentials(this.config.botCredentialsFile, botId);
     return {
       env: {
         [DAEMON_ENV.objects]: s3UrlWithoutCredentials(this.config),
-        [S3_DAEMON_SECRET_ENV.accessKey]: this.config.credentials.accessKey,
-        [S3_DAEMON_SECRET_ENV.secretKey]: this.config.credentials.secretKey,
+        [S3_DAEMON_SECRET_ENV.accessKey]: credentials.accessKey,
+        [S3_DAEMON_SECRET_ENV.secretKey]: credentials.secretKey,
       },
       mounts: [],
     };

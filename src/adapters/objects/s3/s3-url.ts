@@ -5,6 +5,9 @@
  *   s3+https://[ACCESS:SECRET@]host[:port]/bucket[?region=…]  HTTPS (explicit)
  *   s3+http://[ACCESS:SECRET@]host[:port]/bucket[?region=…]   plain HTTP (MinIO on a private network, tests)
  *
+ * Parameters: `region` (default us-east-1); `botCredentials=<absolute path>`, a JSON file of
+ * per-bot credentials for the daemons (bot-credentials.ts).
+ *
  * Credentials in the URL win; otherwise they come from BERTH_S3_ACCESS_KEY and
  * BERTH_S3_SECRET_KEY (services) or BERTH_SECRET_S3_ACCESS_KEY / BERTH_SECRET_S3_SECRET_KEY
  * (the in-container daemon, which strips BERTH_SECRET_* from the bot's environment).
@@ -13,7 +16,7 @@
 import { ValidationError } from '../../../domain/errors.js';
 
 export const S3_URL_FORMS = [
-  's3://[ACCESS:SECRET@]host[:port]/bucket[?region=…] (HTTPS)',
+  's3://[ACCESS:SECRET@]host[:port]/bucket[?region=…][&botCredentials=/abs/file.json] (HTTPS)',
   's3+https://…',
   's3+http://… (plain HTTP)',
 ] as const;
@@ -31,6 +34,8 @@ export interface S3Location {
   readonly port: number;
   readonly bucket: string;
   readonly region: string;
+  /** Per-bot credentials file for the daemons; undefined: daemons get the service's credentials. */
+  readonly botCredentialsFile?: string;
 }
 
 export interface S3Credentials {
@@ -92,14 +97,20 @@ export function parseS3Url(url: string, env: Env = process.env, credentialEnv: C
   const bucket = decodeSafe(segments[0] ?? '');
   if (!BUCKET.test(bucket)) throw invalid(`names the bucket ${JSON.stringify(bucket)}: use 3–63 lower-case letters, digits and "-"`);
   for (const name of parsed.searchParams.keys()) {
-    if (name !== 'region') throw invalid(`has the unknown parameter ${JSON.stringify(name)} (only "region" is accepted)`);
+    if (name !== 'region' && name !== 'botCredentials') {
+      throw invalid(`has the unknown parameter ${JSON.stringify(name)} (accepted: "region", "botCredentials")`);
+    }
+  }
+  const botCredentialsFile = parsed.searchParams.get('botCredentials') ?? undefined;
+  if (botCredentialsFile !== undefined && !botCredentialsFile.startsWith('/')) {
+    throw invalid(`has botCredentials=${JSON.stringify(botCredentialsFile)}: give an absolute path`);
   }
   const region = parsed.searchParams.get('region') ?? DEFAULT_S3_REGION;
   if (!/^[a-z0-9-]{1,64}$/.test(region)) throw invalid(`has the region ${JSON.stringify(region)}: use letters, digits and "-"`);
   const credentials = credentialsOf(parsed, env, credentialEnv, invalid);
   // IPv6 hosts come back bracketed from URL; the client wants them bare.
   const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
-  return { useSSL, host, port, bucket, region, credentials };
+  return { useSSL, host, port, bucket, region, credentials, ...(botCredentialsFile !== undefined ? { botCredentialsFile } : {}) };
 }
 
 function credentialsOf(
