@@ -1,7 +1,7 @@
 /**
  * The benchmarks of issue 2, on demand: `npm run bench` (full, ~6–10 min on 2 cores) or
  * `npm run bench -- --quick` (40 state writes instead of 200). `--only planner,deploy,…`
- * picks rows (planner, reconcile, deploy, state, memory, store-reconcile, events; reconcile needs
+ * picks rows (planner, reconcile, deploy, state, s3-state, memory, store-reconcile, events; reconcile needs
  * the memory row's fleet and brings it along).
  *
  * Prints one table and writes the same figures to bench/results/latest.json. Rows that
@@ -28,17 +28,19 @@ import { DAEMON_ROW, SERVE_ROW, fleetRows } from './rows/memory.js';
 import { plannerRow } from './rows/planner.js';
 import { reconcileRow } from './rows/reconcile.js';
 import { JITTER_ROW, SCHEDULER_MEMORY_ROW, jitterRow, schedulerMemoryRow } from './rows/schedule.js';
+import { S3_STATE_ROW, s3StateRow } from './rows/s3-state.js';
 import { stateRow } from './rows/state.js';
 import { STORE_RECONCILE_ROW, storeReconcileRow } from './rows/store-reconcile.js';
 
-const ROW_KEYS = ['planner', 'reconcile', 'deploy', 'state', 'memory', 'store-reconcile', 'events', 'schedule'] as const;
+const ROW_KEYS = ['planner', 'reconcile', 'deploy', 'state', 's3-state', 'memory', 'store-reconcile', 'events', 'schedule'] as const;
 type RowKey = (typeof ROW_KEYS)[number];
-const ORDER = ['planner', 'reconcile', 'deploy', 'state', 'daemon-memory', 'serve-rss', 'schedule-jitter', 'scheduler-memory', 'store-reconcile', 'events'];
+const ORDER = ['planner', 'reconcile', 'deploy', 'state', 's3-state', 'daemon-memory', 'serve-rss', 'schedule-jitter', 'scheduler-memory', 'store-reconcile', 'events'];
 
 const TITLES = {
   reconcile: { key: 'reconcile', title: '2. full reconcile pass, 100 running bots, no changes', goal: 'ratio ≤ 1.5' },
   deploy: { key: 'deploy', title: '3. deploy 1 MB package → bot running', goal: 'ratio ≤ 1.5' },
   state: { key: 'state', title: '4. state write → stored', goal: 'p99 ≤ 600 ms' },
+  's3-state': S3_STATE_ROW,
 } as const;
 
 const SETTINGS = {
@@ -113,7 +115,7 @@ async function measureRow(fallback: { key: string; title: string; goal: string }
 }
 
 async function dockerRows(options: Options, cleanup: Cleanup, writes: number): Promise<Row[]> {
-  const wanted = (['reconcile', 'deploy', 'state', 'memory', 'events', 'schedule'] as const).filter((k) => options.only.has(k));
+  const wanted = (['reconcile', 'deploy', 'state', 's3-state', 'memory', 'events', 'schedule'] as const).filter((k) => options.only.has(k));
   if (wanted.length === 0) return [];
   const skippedAll = (reason: string): Row[] =>
     wanted.flatMap((k) =>
@@ -154,6 +156,7 @@ async function dockerRows(options: Options, cleanup: Cleanup, writes: number): P
   const rows: Row[] = [];
   if (options.only.has('deploy')) rows.push(await measureRow(TITLES.deploy, () => deployRow(ctx, SETTINGS.deployRuns)));
   if (options.only.has('state')) rows.push(await measureRow(TITLES.state, () => stateRow(ctx, writes)));
+  if (options.only.has('s3-state')) rows.push(await measureRow(S3_STATE_ROW, () => s3StateRow(ctx, writes)));
   if (options.only.has('events')) rows.push(await measureRow(EVENTS_ROW, () => eventsRow(ctx, options.quick ? 5 : 15)));
   if (options.only.has('schedule')) rows.push(await measureRow(JITTER_ROW, () => jitterRow(ctx, options.quick ? 10 : 100)));
   if (options.only.has('memory') || options.only.has('reconcile')) {

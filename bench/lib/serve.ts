@@ -15,6 +15,10 @@ export interface ServeOptions {
   readonly image: string;
   readonly interval: string;
   readonly grace: string;
+  /** Docker network of the bots (default none; `host` to reach a server on 127.0.0.1). */
+  readonly network?: string;
+  /** Extra environment of the serve process (e.g. BERTH_OBJECTS). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export class BerthServe {
@@ -47,13 +51,13 @@ export class BerthServe {
       '--runtime', 'docker',
       '--instance', opts.instance,
       '--image', opts.image,
-      '--network', 'none',
+      '--network', opts.network ?? 'none',
       '--interval', opts.interval,
       '--grace', opts.grace,
       // debug: the "reconcile pass done" lines tell when a full pass has happened.
       '--log-level', 'debug',
     ];
-    const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const url = await new Promise<string>((resolve, reject) => {

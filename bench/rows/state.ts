@@ -18,7 +18,7 @@ import { waitUntil, type DockerBench } from './context.js';
 const GOAL_MS = DAEMON_DEFAULTS.debounceMs + 100;
 
 /** The content of state.json in a (small, plain ustar) state archive. */
-function stateJsonOf(archive: Buffer): string | undefined {
+export function stateJsonOf(archive: Buffer): string | undefined {
   const tar = gunzipSync(archive);
   for (let offset = 0; offset + 512 <= tar.length; ) {
     const header = tar.subarray(offset, offset + 512);
