@@ -11,8 +11,9 @@ import { StatusView } from '../core/queries/status-view.js';
 import type { DependencyHealth } from '../domain/status.js';
 import type { EventBus } from '../ports/events.js';
 import type { DesiredStateStore } from '../ports/store.js';
-import { bearerTokenCheck } from './auth.js';
+import { bearerTokenCheck, type TokenCheck } from './auth.js';
 import type { Registry, RouteContext } from './context.js';
+import { answerExpectContinue } from './expect-continue.js';
 import { toHttpError } from './http-errors.js';
 import { botRoutes } from './routes/bots.js';
 import { observeRoutes } from './routes/observe.js';
@@ -88,16 +89,22 @@ export function createApi(options: ApiOptions): FastifyInstance {
   };
 
   useLenientJsonParser(app, jsonLimitBytes);
+  let tokenCheck: TokenCheck | undefined;
   if (options.token !== undefined) {
     if (options.token.length === 0) throw new Error('the API token must not be empty');
     const check = bearerTokenCheck(options.token);
+    tokenCheck = check;
     app.addHook('onRequest', async (request) => check(request.headers.authorization));
   }
+  answerExpectContinue(app, {
+    limitFor: (url) => (isPackageUrl(url) ? options.bodyLimitBytes : jsonLimitBytes),
+    ...(tokenCheck ? { tokenCheck } : {}),
+  });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
   app.setErrorHandler((err, request, reply) => {
-    const accepts = request.url.split('?')[0]?.endsWith('/package') ? PACKAGE_MEDIA_TYPES : ['application/json'];
+    const accepts = isPackageUrl(request.url) ? PACKAGE_MEDIA_TYPES : ['application/json'];
     const { status, body } = toHttpError(err, { requestId: request.id, jsonLimitBytes, accepts });
     if (status >= 500 && status !== 503) request.log.error({ err }, 'request failed');
     if (status === 401) reply.header('www-authenticate', 'Bearer realm="berth"');
@@ -119,6 +126,10 @@ export function createApi(options: ApiOptions): FastifyInstance {
   runRoutes(app, ctx);
   app.register(async (scope) => packageRoutes(scope, ctx));
   return app;
+}
+
+function isPackageUrl(url: string): boolean {
+  return url.split('?')[0]?.endsWith('/package') ?? false;
 }
 
 /**

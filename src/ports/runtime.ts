@@ -17,6 +17,12 @@ export const LABELS = {
 
 export type ContainerState = 'created' | 'running' | 'restarting' | 'paused' | 'exited' | 'dead' | 'removing';
 
+/**
+ * The states in which `ActualContainer.exitCode` is reported: a container that runs again
+ * after a restart has no exit code yet (Docker resets it), so a stale one never shows.
+ */
+export const STATES_WITH_EXIT_CODE: ReadonlySet<ContainerState> = new Set(['exited', 'dead', 'restarting', 'removing']);
+
 /** A managed container as the runtime reports it. */
 export interface ActualContainer {
   readonly id: string;

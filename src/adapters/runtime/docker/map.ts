@@ -3,6 +3,7 @@ import type Dockerode from 'dockerode';
 import { BOT_KINDS, type BotKind } from '../../../domain/bot.js';
 import {
   LABELS,
+  STATES_WITH_EXIT_CODE,
   type ActualContainer,
   type ContainerState,
   type RuntimeEvent,
@@ -65,8 +66,6 @@ export function fromListEntry(info: Dockerode.ContainerInfo): ListedContainer {
  * States in which the Engine's exit code is the last exit's. A running container reports
  * 0 even after it crashed and was restarted, which would hide a crash loop's exit code.
  */
-const EXIT_CODE_STATES: ReadonlySet<ContainerState> = new Set(['exited', 'dead', 'restarting', 'removing']);
-
 /** Undefined for a container whose labels are not Berth's (a hand-made lookalike). */
 export function toActual(listed: ListedContainer, facts: InspectFacts): ActualContainer | undefined {
   const botId = listed.labels[LABELS.bot];
@@ -83,7 +82,7 @@ export function toActual(listed: ListedContainer, facts: InspectFacts): ActualCo
     ...(runId ? { runId } : {}),
     state: listed.state,
     restartCount: facts.restartCount,
-    ...(facts.exitCode !== undefined && EXIT_CODE_STATES.has(listed.state) ? { exitCode: facts.exitCode } : {}),
+    ...(facts.exitCode !== undefined && STATES_WITH_EXIT_CODE.has(listed.state) ? { exitCode: facts.exitCode } : {}),
     ...((facts.createdAt ?? listed.createdAt) ? { createdAt: facts.createdAt ?? listed.createdAt } : {}),
     ...(facts.startedAt ? { startedAt: facts.startedAt } : {}),
     ...(facts.finishedAt ? { finishedAt: facts.finishedAt } : {}),

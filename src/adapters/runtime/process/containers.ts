@@ -3,7 +3,7 @@
  * restarted `berth serve` (a new ProcessRuntime) adopts whatever its predecessor started.
  */
 import { readdir } from 'node:fs/promises';
-import type { ActualContainer, ContainerSpec, ContainerState } from '../../../ports/runtime.js';
+import { STATES_WITH_EXIT_CODE, type ActualContainer, type ContainerSpec, type ContainerState } from '../../../ports/runtime.js';
 import { CONTAINER_NAME_PATTERN, containerPaths, readJson, type ContainerPaths, type ShimStatus } from './layout.js';
 import { isSameProcessAlive } from './proc.js';
 
@@ -80,7 +80,9 @@ export async function observeAll(instanceDir: string): Promise<ObservedContainer
 export function toActual(container: ObservedContainer): ActualContainer {
   const { spec, id } = container.stored;
   const { status } = container;
-  const exitCode = status.exitCode ?? (container.state === 'dead' ? LOST_EXIT_CODE : undefined);
+  const exitCode = !STATES_WITH_EXIT_CODE.has(container.state)
+    ? undefined
+    : (status.exitCode ?? (container.state === 'dead' ? LOST_EXIT_CODE : undefined));
   return {
     id,
     name: spec.name,
