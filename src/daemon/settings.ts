@@ -31,6 +31,8 @@ export interface DaemonSettings {
   readonly node: string;
   readonly maxExtractBytes: number;
   readonly maxExtractFiles: number;
+  /** Epoch ms before which the bot is not started; undefined: at once. */
+  readonly startAt: number | undefined;
 }
 
 /** Spellings accepted for the runtime (the services always send the canonical one). */
@@ -120,5 +122,6 @@ export function readSettings(env: Env, { needCode }: { needCode: boolean }): Dae
     node: text(env, DAEMON_ENV.node) ?? CONTAINER_PATHS.node,
     maxExtractBytes: integer(env, DAEMON_ENV.maxExtractBytes, DAEMON_DEFAULTS.maxExtractBytes, 1),
     maxExtractFiles: integer(env, DAEMON_ENV.maxExtractFiles, DAEMON_DEFAULTS.maxExtractFiles, 1),
+    startAt: text(env, DAEMON_ENV.startAt) === undefined ? undefined : integer(env, DAEMON_ENV.startAt, 0, 0),
   };
 }

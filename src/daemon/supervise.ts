@@ -60,9 +60,12 @@ export async function runSupervised(s: DaemonSettings, store: ObjectStore, log: 
       child.kill('SIGKILL');
     }, graceMs);
   };
+  let stopRequested = (): void => undefined;
+  const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
   const onTerm = (signal: NodeJS.Signals): void => {
     if (termSignal) return;
     termSignal = signal;
+    stopRequested();
     forward();
   };
   process.on('SIGTERM', onTerm);
@@ -74,6 +77,12 @@ export async function runSupervised(s: DaemonSettings, store: ObjectStore, log: 
   const out = new LineSplitter((line) => parts.shipper.push('out', line));
   const err = new LineSplitter((line) => parts.shipper.push('err', line));
 
+  if (!(await startTimeReached(s.startAt, stopped, log))) {
+    log.say(`${termSignal ?? 'SIGTERM'} received before the start time: the bot was not started`);
+    await writeFile(doneFile(s.workDir), `${NOT_STARTED_EXIT_CODE}\n`).catch(() => undefined);
+    await parts.finish(Date.now() + 10_000);
+    return NOT_STARTED_EXIT_CODE;
+  }
   const child = spawnBot(s, log);
   bot.child = child;
   forward();
@@ -101,6 +110,34 @@ export async function runSupervised(s: DaemonSettings, store: ObjectStore, log: 
   const budgetMs = terminating() ? Math.max(10_000, s.graceSeconds * 100) : Math.max(10_000, s.graceSeconds * 1000);
   await parts.finish(Date.now() + budgetMs);
   return exitCode;
+}
+
+/** A run stopped while it waited for its start time: SIGTERM's code, as if the bot had got it. */
+export const NOT_STARTED_EXIT_CODE = 143;
+
+/**
+ * Waits until `startAt` (epoch ms), so a run started ahead of its slot (code, state and
+ * entrypoint ready) begins exactly on time. False when a stop signal comes first.
+ */
+async function startTimeReached(startAt: number | undefined, stopped: Promise<void>, log: BerthLog): Promise<boolean> {
+  const waitMs = startAt === undefined ? 0 : startAt - Date.now();
+  if (waitMs <= 0) return true;
+  log.say(`ready; the bot starts at ${new Date(startAt!).toISOString()} (in ${waitMs} ms)`);
+  let timer: NodeJS.Timeout | undefined;
+  const due = new Promise<boolean>((resolve) => {
+    // Timers follow the monotonic clock: re-check the wall clock so the bot never starts early.
+    const check = (): void => {
+      const left = startAt! - Date.now();
+      if (left <= 0) resolve(true);
+      else timer = setTimeout(check, left);
+    };
+    check();
+  });
+  try {
+    return await Promise.race([due, stopped.then(() => false)]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function spawnBot(s: DaemonSettings, log: BerthLog): ChildProcess {

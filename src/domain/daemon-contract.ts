@@ -32,6 +32,11 @@ export const DAEMON_ENV = {
    * The process runtime sets it to the host's dist/daemon copy.
    */
   script: 'BERTH_DAEMON_SCRIPT',
+  /**
+   * Epoch milliseconds before which the bot must not start (scheduled runs started ahead of
+   * their slot, so that Docker's start and init are done when the slot comes). Unset: at once.
+   */
+  startAt: 'BERTH_DAEMON_START_AT',
   /** Caps for safe extraction. */
   maxExtractBytes: 'BERTH_DAEMON_MAX_EXTRACT_BYTES',
   maxExtractFiles: 'BERTH_DAEMON_MAX_EXTRACT_FILES',
