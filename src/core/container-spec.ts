@@ -43,6 +43,8 @@ export interface ContainerSpecContext {
   readonly daemon: DaemonSettings;
   /** Scheduled runs only: makes the name `berth-<id>-<runId>` and the restart policy `no`. */
   readonly runId?: string;
+  /** Scheduled runs started ahead of their slot: the daemon starts the bot at this instant. */
+  readonly startAt?: Date;
 }
 
 export function containerName(botId: string, runId?: string): string {
@@ -108,5 +110,6 @@ function daemonEnv(bot: Bot, ctx: ContainerSpecContext): Record<string, string> 
     [DAEMON_ENV.maxExtractFiles]: String(DAEMON_DEFAULTS.maxExtractFiles),
   };
   if (ctx.runId !== undefined) env[DAEMON_ENV.runId] = ctx.runId;
+  if (ctx.startAt !== undefined) env[DAEMON_ENV.startAt] = String(ctx.startAt.getTime());
   return env;
 }

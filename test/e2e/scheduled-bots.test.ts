@@ -114,10 +114,11 @@ for (const runtime of ['docker', 'process'] as const) {
     it('the example counts its runs: the stored counter equals the completed runs; a manual run while one runs is skipped', async (ctx) => {
       const h = harness(ctx);
       const id = uniqueId('count');
-      await deploy(h, EXAMPLE, id, ['--schedule', '0 0 1 1 *', '--config', '{"work_ms":1500}']);
+      await deploy(h, EXAMPLE, id, ['--schedule', '0 0 1 1 *', '--config', '{"work_ms":3000}']);
       const first = await runNow(h, id);
-      const overlapping = await runNow(h, id);
-      expect(overlapping).toMatchObject({ status: 'skipped', trigger: 'manual' });
+      // Straight through the API, so that a slow CLI start on a loaded machine cannot outlast the first run.
+      const overlapping = await apiJson<{ run: Run }>(h.server.url, `/v1/bots/${id}/run`, { method: 'POST' });
+      expect(overlapping.body.run).toMatchObject({ status: 'skipped', trigger: 'manual' });
       await finished(h, id, first.runId);
       for (let i = 0; i < 2; i++) await finished(h, id, (await runNow(h, id)).runId);
       const all = await runs(h, id);
@@ -155,6 +156,16 @@ for (const runtime of ['docker', 'process'] as const) {
       expect(run.status).toBe('succeeded');
       expect(run.scheduledFor).toMatch(/:00\.000Z$/);
       expect(run.runId).toBe(`s${run.scheduledFor.replace(/[-:T]/g, '').slice(0, 14)}`);
+      // Warm start: the container may start ahead of the slot, the bot never does.
+      expect(Date.parse(run.startedAt!)).toBeGreaterThanOrEqual(Date.parse(run.scheduledFor));
+      const entries = await waitFor('the cron run\'s bot lines', async () => {
+        const r = await apiJson<{ entries: { time: string; stream: string; line: string }[] }>(
+          h.server.url,
+          `/v1/bots/${everyMinute}/logs?runId=${run.runId}&tail=1000`,
+        );
+        return r.body.entries.some((e) => e.stream === 'out') ? r.body.entries : undefined;
+      });
+      for (const e of entries.filter((x) => x.stream !== 'berth')) expect(Date.parse(e.time)).toBeGreaterThanOrEqual(Date.parse(run.scheduledFor));
     });
   });
 }

@@ -27,6 +27,11 @@ export interface RunRequest {
   readonly runId: string;
   readonly trigger: RunTrigger;
   readonly scheduledFor: Date;
+  /**
+   * A warm start: the container starts now, the bot at this instant (the daemon waits), so
+   * Docker's start and the daemon's init are done when the slot comes.
+   */
+  readonly startAt?: Date;
 }
 
 export interface RunExecutorOptions {
@@ -52,6 +57,11 @@ const ACTIVE_STATES = new Set(['created', 'running', 'restarting', 'paused']);
 
 export function isActive(container: ActualContainer): boolean {
   return ACTIVE_STATES.has(container.state);
+}
+
+/** A warm-started run begins when its bot does (maxRuntimeSeconds counts from there). */
+function runStartedAt(containerStartedAt: string, startAt: Date | undefined): string {
+  return startAt && startAt.getTime() > Date.parse(containerStartedAt) ? startAt.toISOString() : containerStartedAt;
 }
 
 export class RunExecutor {
@@ -131,6 +141,7 @@ export class RunExecutor {
         objectAccess,
         daemon: this.o.daemon,
         runId: request.runId,
+        ...(request.startAt ? { startAt: request.startAt } : {}),
       });
       container = await this.o.runtime.start(spec, this.o.signal);
     } catch (err) {
@@ -142,7 +153,7 @@ export class RunExecutor {
       await this.removeByName(bot.id, request.runId);
       return failed;
     }
-    const started: Run = { ...created, startedAt: container.startedAt ?? this.o.clock.now().toISOString() };
+    const started: Run = { ...created, startedAt: runStartedAt(container.startedAt ?? this.o.clock.now().toISOString(), request.startAt) };
     await this.o.store.writeRun(started, this.o.signal);
     this.o.log.info({ botId: bot.id, runId: request.runId, trigger: request.trigger, scheduledFor: started.scheduledFor }, 'scheduled run started');
     this.follow(started, container, bot.schedule?.maxRuntimeSeconds);

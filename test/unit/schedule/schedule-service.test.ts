@@ -5,6 +5,7 @@
  * (support/run-runtime.ts). Docker is covered by test/e2e/scheduled-bots.test.ts.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { WARM_START_MS } from '../../../src/core/schedule-service.js';
 import { slotRunId } from '../../../src/core/schedule/run-ids.js';
 import { ConflictError } from '../../../src/domain/errors.js';
 import { objectKeys } from '../../../src/domain/object-keys.js';
@@ -28,7 +29,7 @@ const MINUTE = 60_000;
 const at = (iso: string) => Date.parse(iso);
 
 describe('ScheduleService timing and claims', () => {
-  it('sleeps until the next slot, fires it exactly then, and records the run in the store and the object store', async () => {
+  it('sleeps until the warm start ahead of the next slot, the bot starts exactly at the slot, the run is recorded in the store and the object store', async () => {
     const w = await newWorld('2026-03-01T11:59:30.000Z');
     await w.put(scheduledBot('tick', { cron: '* * * * *' }));
     w.runtime.behaviour = () => ({ afterMs: 0, code: 0, output: ['hello from the run'] });
@@ -39,10 +40,17 @@ describe('ScheduleService timing and claims', () => {
     // One timer for the slot and one for the desired-state resync: no polling in between.
     expect(w.clock.pending()).toBe(2);
 
-    await w.advance(29_999);
+    // The container starts WARM_START_MS ahead of the slot; its daemon starts the bot at the slot.
+    await w.advance(30_000 - WARM_START_MS - 1);
     expect(w.runtime.starts).toHaveLength(0);
     await w.advance(1);
-    expect(w.runtime.starts).toEqual([{ name: 'berth-tick-s20260301120000', botId: 'tick', runId: 's20260301120000', at: at('2026-03-01T12:00:00Z') }]);
+    expect(w.runtime.starts).toEqual([
+      { name: 'berth-tick-s20260301120000', botId: 'tick', runId: 's20260301120000', at: at('2026-03-01T12:00:00Z') - WARM_START_MS, botAt: at('2026-03-01T12:00:00Z') },
+    ]);
+    expect(s.nextRunAt('tick')?.toISOString()).toBe('2026-03-01T12:01:00.000Z');
+    await w.advance(WARM_START_MS - 1);
+    expect(await w.runs('tick')).toMatchObject([{ status: 'running' }]);
+    await w.advance(1);
     expect(w.runtime.containers.size).toBeLessThanOrEqual(1);
     await w.drained();
 
@@ -64,6 +72,49 @@ describe('ScheduleService timing and claims', () => {
     expect(s.nextRunAt('tick')?.toISOString()).toBe('2026-03-01T12:01:00.000Z');
     // The spec is a run-once container.
     expect(w.runtime.removes).toHaveLength(1);
+  });
+
+  it('warmStartMs 0: the container itself starts exactly at the slot, with no start time for the daemon', async () => {
+    const w = await newWorld('2026-03-01T11:59:30.000Z');
+    await w.put(scheduledBot('cold', { cron: '* * * * *' }));
+    const s = w.service({ warmStartMs: 0 });
+    await s.start();
+    await w.advance(29_999);
+    expect(w.runtime.starts).toHaveLength(0);
+    await w.advance(1);
+    expect(w.runtime.starts).toEqual([{ name: 'berth-cold-s20260301120000', botId: 'cold', runId: 's20260301120000', at: at('2026-03-01T12:00:00Z') }]);
+    await w.drained();
+    expect(await w.runs('cold')).toMatchObject([{ status: 'succeeded', startedAt: '2026-03-01T12:00:00.000Z' }]);
+  });
+
+  it('a run still going at the warm start: the slot is decided at the slot itself (started cold if it ended, skipped if not)', async () => {
+    const w = await newWorld('2026-03-01T11:59:30.000Z');
+    await w.put(scheduledBot('busy', { cron: '* * * * *' }));
+    // The first run lasts until 2 s before the next slot, inside that slot's warm-start window.
+    let first = true;
+    w.runtime.behaviour = () => {
+      const b = first ? { afterMs: MINUTE - 2_000, code: 0 } : { code: 0 };
+      first = false;
+      return b;
+    };
+    const s = w.service();
+    await s.start();
+    await w.advance(30_000);
+    expect(w.runtime.starts.map((x) => x.runId)).toEqual(['s20260301120000']);
+    // 12:00:55, the warm start of 12:01: the first run is still going, nothing is started.
+    await w.advance(MINUTE - WARM_START_MS);
+    expect(w.runtime.starts).toHaveLength(1);
+    await w.advance(WARM_START_MS - 1);
+    expect(w.runtime.starts).toHaveLength(1);
+    // 12:01:00: the first run ended at 12:00:58 and was recorded; the slot starts cold, at once.
+    await w.advance(1);
+    expect(w.runtime.starts[1]).toEqual({ name: 'berth-busy-s20260301120100', botId: 'busy', runId: 's20260301120100', at: at('2026-03-01T12:01:00Z') });
+    // The second run never ends: at 12:01:55 it is still going, so 12:02 is decided at 12:02 and skipped.
+    await w.advance(MINUTE);
+    expect(w.runtime.starts).toHaveLength(2);
+    const runs = await w.runs('busy');
+    expect(runs.find((r) => r.runId === 's20260301120200')).toMatchObject({ status: 'skipped', finishedAt: '2026-03-01T12:02:00.000Z' });
+    expect(w.runtime.maxActive.get('busy')).toBe(1);
   });
 
   it('two schedulers on one store over 100 slots: every slot is started exactly once', async () => {

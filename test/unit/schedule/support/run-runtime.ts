@@ -6,6 +6,7 @@
  */
 import type { Clock } from '../../../../src/core/clock.js';
 import type { BotKind } from '../../../../src/domain/bot.js';
+import { DAEMON_ENV } from '../../../../src/domain/daemon-contract.js';
 import { ConflictError, NotFoundError, UnavailableError } from '../../../../src/domain/errors.js';
 import type {
   ActualContainer,
@@ -38,6 +39,8 @@ export interface StartRecord {
   readonly botId: string;
   readonly runId?: string;
   readonly at: number;
+  /** A warm start: when the daemon starts the bot (BERTH_DAEMON_START_AT). */
+  readonly botAt?: number;
 }
 
 /** How a started run behaves: exit after `afterMs` of clock time with `code` and `output`; never when undefined. */
@@ -90,11 +93,20 @@ export class RunRuntime implements ContainerRuntime {
       spec,
     };
     this.add(c);
-    this.starts.push({ name: spec.name, botId: spec.botId, ...(spec.runId !== undefined ? { runId: spec.runId } : {}), at: now.getTime() });
+    const startAt = spec.env[DAEMON_ENV.startAt] === undefined ? undefined : Number(spec.env[DAEMON_ENV.startAt]);
+    this.starts.push({
+      name: spec.name,
+      botId: spec.botId,
+      ...(spec.runId !== undefined ? { runId: spec.runId } : {}),
+      at: now.getTime(),
+      ...(startAt !== undefined ? { botAt: startAt } : {}),
+    });
     const b = this.behaviour(spec);
+    // As the daemon does, the bot itself starts only at its start time.
+    const waitMs = Math.max(0, (startAt ?? 0) - now.getTime());
     // 0: the bot exits at once (on the next turn of the event loop, not on the clock).
-    if (b.afterMs === 0) setImmediate(() => this.exit(c.id, b.code ?? 0, b.output ?? []));
-    else if (b.afterMs !== undefined) this.clock.setTimeout(() => this.exit(c.id, b.code ?? 0, b.output ?? []), b.afterMs);
+    if (b.afterMs === 0 && waitMs === 0) setImmediate(() => this.exit(c.id, b.code ?? 0, b.output ?? []));
+    else if (b.afterMs !== undefined) this.clock.setTimeout(() => this.exit(c.id, b.code ?? 0, b.output ?? []), waitMs + b.afterMs);
     return snapshot(c);
   }
 
