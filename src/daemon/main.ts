@@ -30,7 +30,7 @@ const INIT_LOG_TIMEOUT_MS = 5000;
 async function withSettings(needCode: boolean): Promise<{ s: DaemonSettings; store: ObjectStore }> {
   try {
     const s = readSettings(process.env, { needCode });
-    return { s, store: openDaemonStore(s.objects) };
+    return { s, store: await openDaemonStore(s.objects) };
   } catch (err) {
     throw err instanceof DaemonFailure ? err : new DaemonFailure(INIT_EXIT.badSettings, errorMessage(err), { cause: err });
   }

@@ -1,69 +1,18 @@
 /**
- * Picks the object store adapter from the `objects` setting (`--objects`, DESIGN §2).
- * Bundled into the in-container daemon: keep top-level imports to Node built-ins and the
- * adapters' own small modules; the S3 adapter imports its `minio` client only on first use.
+ * Picks the object store adapter from the `objects` setting (`--objects`, DESIGN §2), for
+ * the services: both adapters are imported up front. The in-container daemon uses
+ * open-lazily.ts instead, which loads the S3 adapter only when the URL asks for it.
  */
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { ValidationError, errorMessage } from '../../domain/errors.js';
 import type { ObjectStore } from '../../ports/objects.js';
 import { FsObjectStore } from './fs/fs-object-store.js';
 import { S3ObjectStore } from './s3/s3-object-store.js';
-import { S3_CREDENTIAL_ENV, S3_URL_FORMS, parseS3Url, redactS3Url } from './s3/s3-url.js';
+import { objectStoreTarget, type OpenObjectStoreOptions } from './target.js';
 
-export interface OpenObjectStoreOptions {
-  /** Filesystem store only: when running as root, new files take the owner of their directory. */
-  readonly matchParentOwner?: boolean;
-  /** Environment S3 credentials are read from when the URL has none (default process.env). */
-  readonly env?: Readonly<Record<string, string | undefined>>;
-  /** Names of the credential variables (default BERTH_S3_ACCESS_KEY / BERTH_S3_SECRET_KEY). */
-  readonly s3CredentialEnv?: { readonly accessKey: string; readonly secretKey: string };
-}
-
-export const OBJECT_STORE_URL_FORMS = ['file:<path>', 'file://<absolute path>', ...S3_URL_FORMS] as const;
-
-/** The setting as it may be shown in logs and errors: S3 secrets replaced by `***`. */
-export function redactObjectStoreUrl(url: string): string {
-  return redactS3Url(url);
-}
+export { OBJECT_STORE_URL_FORMS, redactObjectStoreUrl, type OpenObjectStoreOptions } from './target.js';
 
 export function openObjectStore(url: string, opts: OpenObjectStoreOptions = {}): ObjectStore {
-  const scheme = schemeOf(url);
-  switch (scheme) {
-    case 'file':
-      return new FsObjectStore(fileUrlPath(url), { matchParentOwner: opts.matchParentOwner ?? false });
-    case 's3':
-    case 's3+http':
-    case 's3+https':
-      return new S3ObjectStore(parseS3Url(url, opts.env ?? process.env, opts.s3CredentialEnv ?? S3_CREDENTIAL_ENV));
-    default:
-      throw invalid(url, scheme === undefined ? 'has no scheme' : `has an unknown scheme "${scheme}:"`);
-  }
-}
-
-function schemeOf(url: string): string | undefined {
-  const match = /^([a-z][a-z0-9+.-]*):/i.exec(url);
-  return match?.[1]?.toLowerCase();
-}
-
-/** `file:relative/or/absolute` (relative to the working directory) or `file:///absolute`. */
-function fileUrlPath(url: string): string {
-  if (/^file:\/\//i.test(url)) {
-    try {
-      return fileURLToPath(url);
-    } catch (err) {
-      throw invalid(url, errorMessage(err));
-    }
-  }
-  const raw = url.slice('file:'.length);
-  if (raw === '') throw invalid(url, 'has no path');
-  if (raw.includes('\0')) throw invalid(url, 'contains NUL');
-  return path.resolve(raw);
-}
-
-function invalid(url: string, problem: string): ValidationError {
-  return ValidationError.single(
-    'objects',
-    `${JSON.stringify(redactS3Url(url))} ${problem}; accepted forms: ${OBJECT_STORE_URL_FORMS.join(', ')}`,
-  );
+  const target = objectStoreTarget(url, opts);
+  return target.kind === 'file'
+    ? new FsObjectStore(target.root, { matchParentOwner: target.matchParentOwner })
+    : new S3ObjectStore(target.config);
 }

@@ -17,22 +17,17 @@ describe('openDaemonStore on S3', () => {
       BERTH_SECRET_S3_SECRET_KEY: 'TOPSECRET',
       PATH: '/usr/bin',
     };
-    const first = openDaemonStore(env.BERTH_DAEMON_OBJECTS!, env) as S3ObjectStore;
+    const first = (await openDaemonStore(env.BERTH_DAEMON_OBJECTS!, env)) as S3ObjectStore;
     expect(first.config.credentials).toEqual({ accessKey: 'AK', secretKey: 'TOPSECRET' });
     expect(Object.keys(env).sort()).toEqual(['BERTH_DAEMON_OBJECTS', 'PATH']);
-    const second = openDaemonStore(env.BERTH_DAEMON_OBJECTS!, env) as S3ObjectStore;
+    const second = (await openDaemonStore(env.BERTH_DAEMON_OBJECTS!, env)) as S3ObjectStore;
     expect(second.config.credentials.secretKey).toBe('TOPSECRET');
     await first.close();
     await second.close();
   });
 
-  it('reports a bad URL as bad settings without the secret', () => {
-    let error: unknown;
-    try {
-      openDaemonStore('s3+http://AK:TOPSECRET@127.0.0.1:9000/Bad_Bucket', {});
-    } catch (err) {
-      error = err;
-    }
+  it('reports a bad URL as bad settings without the secret', async () => {
+    const error: unknown = await openDaemonStore('s3+http://AK:TOPSECRET@127.0.0.1:9000/Bad_Bucket', {}).catch((err: unknown) => err);
     expect(error).toBeInstanceOf(DaemonFailure);
     expect((error as DaemonFailure).exitCode).toBe(INIT_EXIT.badSettings);
     expect((error as Error).message).toContain('BERTH_DAEMON_OBJECTS');
