@@ -18,7 +18,7 @@ import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import tarStream from 'tar-stream';
+import type tarStream from 'tar-stream';
 import { PackageRejectedError } from '../domain/errors.js';
 import { EntryLedger, SAFE_DIR_MODE, checkSymlinkTarget, formatBytes, safeFileMode } from './entry-rules.js';
 import { resolveLimits, type PackageEntryType, type PackageLimits } from './types.js';
@@ -118,9 +118,17 @@ export type FileSource = (entry: TreeEntry) => Promise<Buffer | Readable>;
 
 export const streamFromDisk = (root: string): FileSource => async (entry) => createReadStream(path.join(root, entry.path));
 
+/**
+ * tar-stream (with streamx) is imported on the first pack: the in-container daemon packs
+ * only when the bot's state changed, so a container start does not load it.
+ */
+async function loadTarStream(): Promise<typeof tarStream> {
+  return (await import('tar-stream')).default;
+}
+
 /** Writes a deterministic .tar.gz of `entries` to `outFile`; returns its sha256 and size. */
 export async function writeTarGz(outFile: string, entries: readonly TreeEntry[], source: FileSource): Promise<{ sha256: string; size: number }> {
-  const pack = tarStream.pack();
+  const pack = (await loadTarStream()).pack();
   const hash = createHash('sha256');
   let size = 0;
   const tap = new Transform({

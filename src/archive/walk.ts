@@ -8,7 +8,6 @@ import { EntryLedger, formatBytes, normalizeEntryPath } from './entry-rules.js';
 import type { RawEntry, RawItem } from './raw-entry.js';
 import { readTarGz } from './tar-reader.js';
 import type { ArchiveFormat, PackageEntryType, PackageLimits } from './types.js';
-import { readZip } from './zip-reader.js';
 
 export interface WalkedEntry {
   readonly path: string;
@@ -26,7 +25,7 @@ export interface WalkResult {
 
 export async function walkPackage(file: string, format: ArchiveFormat, limits: PackageLimits, visit: EntryVisitor): Promise<WalkResult> {
   const ledger = new EntryLedger(limits);
-  const items: AsyncGenerator<RawItem, void, undefined> = format === 'zip' ? readZip(file, limits) : readTarGz(file, limits);
+  const items = format === 'zip' ? await zipItems(file, limits) : readTarGz(file, limits);
   let total = 0;
   let declared = 0;
   const overCap = (path: string): PackageRejectedError =>
@@ -64,6 +63,15 @@ export async function walkPackage(file: string, format: ArchiveFormat, limits: P
   }
   ledger.finish();
   return { totalUncompressed: total, entryCount: ledger.entryCount };
+}
+
+/**
+ * yauzl is imported only for a .zip: the in-container daemon extracts a package on every
+ * container start, nearly always a .tar.gz, and need not parse and run yauzl for that.
+ */
+async function zipItems(file: string, limits: PackageLimits): Promise<AsyncGenerator<RawItem, void, undefined>> {
+  const { readZip } = await import('./zip-reader.js');
+  return readZip(file, limits);
 }
 
 function checkedPath(entry: RawEntry): string {
