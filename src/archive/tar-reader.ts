@@ -14,6 +14,12 @@ import type { PackageLimits } from './types.js';
 const BLOCK = 512;
 const MAX_META_BYTES = 64 * 1024;
 const MAX_CONSECUTIVE_META = 8;
+/**
+ * Read and inflate in 64 KiB steps instead of zlib's default 16 KiB: every step is a trip
+ * through libuv's thread pool, and the daemon extracts a package on every container start
+ * (a 1 MB package: 16 inflate steps and file writes instead of 64).
+ */
+const IO_CHUNK = 64 * 1024;
 
 /** Pulls bytes from a stream in the sizes the tar parser asks for, counting them all. */
 class ByteReader {
@@ -143,7 +149,7 @@ interface Pending {
 export async function* readTarGz(file: string, limits: PackageLimits): AsyncGenerator<RawItem, void, undefined> {
   // Headers, padding and long names come on top of the file bytes; bounded by the entry cap.
   const rawCap = limits.maxBytes + (limits.maxFiles + 2) * (2 * BLOCK + MAX_META_BYTES) + 1024 * 1024;
-  const gunzip = pipeline(createReadStream(file), createGunzip(), () => {});
+  const gunzip = pipeline(createReadStream(file, { highWaterMark: IO_CHUNK }), createGunzip({ chunkSize: IO_CHUNK }), () => {});
   const reader = new ByteReader(gunzip, rawCap, () =>
     new PackageRejectedError(`the package expands to more than the ${formatBytes(limits.maxBytes)} allowed`),
   );
