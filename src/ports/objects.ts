@@ -18,6 +18,9 @@ export interface DaemonObjectAccess {
   readonly mounts: readonly { source: string; target: string; readOnly: boolean }[];
 }
 
+/** An object read by `ObjectStore.read`: whole in memory, or a stream to consume or destroy. */
+export type ObjectBody = { readonly bytes: Buffer } | { readonly stream: Readable };
+
 export interface ObjectStore {
   /**
    * What a daemon needs to reach this bot's objects. `container`: from inside a bot
@@ -36,6 +39,13 @@ export interface ObjectStore {
   getStream(key: string, signal?: AbortSignal): Promise<Readable | null>;
   /** Null when the key does not exist. For small objects only. */
   get(key: string, signal?: AbortSignal): Promise<Buffer | null>;
+  /**
+   * The object whole in memory when it has at most `inMemoryUpTo` bytes, else as a stream;
+   * null when the key does not exist. One open or request either way. For a reader that
+   * mostly sees small objects but must never hold a large one (the daemon's downloads on
+   * every container start, where a stream's first use costs a fresh Node ~10 ms).
+   */
+  read(key: string, inMemoryUpTo: number, signal?: AbortSignal): Promise<ObjectBody | null>;
   stat(key: string, signal?: AbortSignal): Promise<ObjectInfo | null>;
   /** Every object under the prefix, in lexicographic key order. */
   list(prefix: string, signal?: AbortSignal): AsyncIterable<ObjectInfo>;

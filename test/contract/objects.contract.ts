@@ -58,10 +58,24 @@ export function objectStoreContract(name: string, make: () => Promise<ObjectStor
       expect((await store.stat('runs/b1/empty.json'))?.size).toBe(0);
     });
 
-    it('returns null for missing keys from get, getStream and stat', async () => {
+    it('read gives an object of at most inMemoryUpTo bytes in memory and a larger one as a stream', async () => {
+      const body = randomBytes(10_000);
+      await store.put('code/b1/p.tar.gz', body);
+      const whole = await store.read('code/b1/p.tar.gz', body.length);
+      expect(whole && 'bytes' in whole && whole.bytes.equals(body)).toBe(true);
+      const streamed = await store.read('code/b1/p.tar.gz', body.length - 1);
+      expect(streamed && 'stream' in streamed).toBe(true);
+      expect((await collect((streamed as { stream: Readable }).stream)).equals(body)).toBe(true);
+      await store.put('code/b1/empty', Buffer.alloc(0));
+      const empty = await store.read('code/b1/empty', 0);
+      expect(empty && 'bytes' in empty && empty.bytes.length).toBe(0);
+    });
+
+    it('returns null for missing keys from get, getStream, read and stat', async () => {
       await store.put('state/b1/other', Buffer.from('x'));
       expect(await store.get('state/b1/missing')).toBeNull();
       expect(await store.getStream('state/b1/missing')).toBeNull();
+      expect(await store.read('state/b1/missing', 1024)).toBeNull();
       expect(await store.stat('state/b1/missing')).toBeNull();
       expect(await store.get('nowhere/at/all')).toBeNull();
     });
@@ -219,6 +233,7 @@ export function objectStoreContract(name: string, make: () => Promise<ObjectStor
         await expect(store.put(key, Buffer.from('x')), `put ${JSON.stringify(key)}`).rejects.toBeInstanceOf(ValidationError);
         await expect(store.get(key), `get ${JSON.stringify(key)}`).rejects.toBeInstanceOf(ValidationError);
         await expect(store.getStream(key), `getStream ${JSON.stringify(key)}`).rejects.toBeInstanceOf(ValidationError);
+        await expect(store.read(key, 1024), `read ${JSON.stringify(key)}`).rejects.toBeInstanceOf(ValidationError);
         await expect(store.stat(key), `stat ${JSON.stringify(key)}`).rejects.toBeInstanceOf(ValidationError);
         await expect(store.delete(key), `delete ${JSON.stringify(key)}`).rejects.toBeInstanceOf(ValidationError);
       }

@@ -11,7 +11,7 @@ import { Transform, addAbortSignal, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CONTAINER_PATHS, DAEMON_ENV } from '../../../domain/daemon-contract.js';
 import { BerthError, ConflictError, UnavailableError, ValidationError, errorMessage } from '../../../domain/errors.js';
-import type { DaemonObjectAccess, ObjectInfo, ObjectStore } from '../../../ports/objects.js';
+import type { DaemonObjectAccess, ObjectBody, ObjectInfo, ObjectStore } from '../../../ports/objects.js';
 import { assertValidKey, assertValidPrefix, compareKeys, isTempName, tempNameFor } from './keys.js';
 import { OwnershipPolicy } from './ownership.js';
 
@@ -120,26 +120,25 @@ export class FsObjectStore implements ObjectStore {
   }
 
   async getStream(key: string, signal?: AbortSignal): Promise<Readable | null> {
-    const handle = await this.openObject(key, signal);
-    if (!handle) return null;
-    const stream = handle.createReadStream({ autoClose: true });
-    return signal ? addAbortSignal(signal, stream) : stream;
+    const opened = await this.openObject(key, signal);
+    return opened ? streamOf(opened.handle, signal) : null;
   }
 
   async get(key: string, signal?: AbortSignal): Promise<Buffer | null> {
-    const handle = await this.openObject(key, signal);
-    if (!handle) return null;
-    try {
-      return await handle.readFile(signal ? { signal } : {});
-    } catch (err) {
-      throw mapFsError(`read ${key}`, err);
-    } finally {
-      await handle.close().catch(() => undefined);
-    }
+    const opened = await this.openObject(key, signal);
+    return opened ? readWhole(key, opened.handle, signal) : null;
+  }
+
+  async read(key: string, inMemoryUpTo: number, signal?: AbortSignal): Promise<ObjectBody | null> {
+    const opened = await this.openObject(key, signal);
+    if (!opened) return null;
+    // The handle keeps the inode it opened: its size cannot change under us (puts rename a new file in).
+    if (opened.size > inMemoryUpTo) return { stream: streamOf(opened.handle, signal) };
+    return { bytes: await readWhole(key, opened.handle, signal) };
   }
 
   /** Opens a regular file for reading; the handle keeps the object readers saw even if it is replaced meanwhile. */
-  private async openObject(key: string, signal: AbortSignal | undefined): Promise<FileHandle | null> {
+  private async openObject(key: string, signal: AbortSignal | undefined): Promise<{ handle: FileHandle; size: number } | null> {
     assertValidKey(key);
     signal?.throwIfAborted();
     let handle: FileHandle;
@@ -157,7 +156,7 @@ export class FsObjectStore implements ObjectStore {
       await handle.close().catch(() => undefined);
       return null;
     }
-    return handle;
+    return { handle, size: info.size };
   }
 
   async stat(key: string, signal?: AbortSignal): Promise<ObjectInfo | null> {
@@ -320,6 +319,22 @@ async function writeStream(
 }
 
 /** Makes the rename durable: the directory entry itself is flushed. */
+/** Reads from the handle, which closes itself at the end of the stream. */
+function streamOf(handle: FileHandle, signal: AbortSignal | undefined): Readable {
+  const stream = handle.createReadStream({ autoClose: true });
+  return signal ? addAbortSignal(signal, stream) : stream;
+}
+
+async function readWhole(key: string, handle: FileHandle, signal: AbortSignal | undefined): Promise<Buffer> {
+  try {
+    return await handle.readFile(signal ? { signal } : {});
+  } catch (err) {
+    throw mapFsError(`read ${key}`, err);
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}
+
 async function syncDirectory(dir: string): Promise<void> {
   let handle: FileHandle;
   try {

@@ -12,13 +12,13 @@
  * - Keys follow the same rules as the filesystem store, so one bot's data is the same set
  *   of keys wherever it lives.
  */
-import http from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import type { BucketItem, Client } from 'minio';
 import { DAEMON_ENV } from '../../../domain/daemon-contract.js';
 import { UnavailableError, ValidationError } from '../../../domain/errors.js';
-import type { DaemonObjectAccess, ObjectInfo, ObjectStore } from '../../../ports/objects.js';
+import type { DaemonObjectAccess, ObjectBody, ObjectInfo, ObjectStore } from '../../../ports/objects.js';
 import { assertValidKey, assertValidPrefix } from '../fs/keys.js';
 import { readBotCredentials } from './bot-credentials.js';
 import { isMissingObject, mapS3Error, s3ErrorCode } from './errors.js';
@@ -102,6 +102,11 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async getStream(key: string, signal?: AbortSignal): Promise<Readable | null> {
+    return this.response(key, signal);
+  }
+
+  /** The GET response of a presigned URL, or null for a missing key. */
+  private async response(key: string, signal: AbortSignal | undefined): Promise<IncomingMessage | null> {
     assertValidKey(key);
     signal?.throwIfAborted();
     this.assertOpen();
@@ -115,14 +120,16 @@ export class S3ObjectStore implements ObjectStore {
 
   async get(key: string, signal?: AbortSignal): Promise<Buffer | null> {
     const stream = await this.getStream(key, signal);
-    if (!stream) return null;
-    const parts: Buffer[] = [];
-    try {
-      for await (const part of stream) parts.push(part as Buffer);
-    } catch (err) {
-      throw mapS3Error(`read ${key}`, err);
-    }
-    return Buffer.concat(parts);
+    return stream ? collectBody(key, stream) : null;
+  }
+
+  async read(key: string, inMemoryUpTo: number, signal?: AbortSignal): Promise<ObjectBody | null> {
+    const response = await this.response(key, signal);
+    if (!response) return null;
+    // Without a Content-Length (chunked) the size is unknown: streamed, never held.
+    const length = Number(response.headers['content-length'] ?? Number.NaN);
+    if (!(length <= inMemoryUpTo)) return { stream: response };
+    return { bytes: await collectBody(key, response) };
   }
 
   async stat(key: string, signal?: AbortSignal): Promise<ObjectInfo | null> {
@@ -232,6 +239,16 @@ export class S3ObjectStore implements ObjectStore {
       throw mapS3Error(what, err);
     }
   }
+}
+
+async function collectBody(key: string, stream: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  try {
+    for await (const part of stream) parts.push(part as Buffer);
+  } catch (err) {
+    throw mapS3Error(`read ${key}`, err);
+  }
+  return Buffer.concat(parts);
 }
 
 function checkedSize(key: string, body: Buffer | Readable, size: number | undefined): number {

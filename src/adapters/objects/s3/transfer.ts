@@ -100,7 +100,7 @@ function sizeGuard(key: string, size: number): Transform {
 }
 
 /** The object's bytes as a stream, or null for a missing key. */
-export async function getBody(url: string, agents: TransferAgents, signal: AbortSignal | undefined): Promise<Readable | null> {
+export async function getBody(url: string, agents: TransferAgents, signal: AbortSignal | undefined): Promise<IncomingMessage | null> {
   const req = request(url, agents, { method: 'GET', ...(signal ? { signal } : {}) });
   const response = responseOf(req);
   req.end();
