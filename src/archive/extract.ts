@@ -11,7 +11,7 @@ import path from 'node:path';
 import { BerthError, PackageRejectedError } from '../domain/errors.js';
 import { detectFileFormat } from './detect.js';
 import { SAFE_DIR_MODE, safeFileMode } from './entry-rules.js';
-import { resolveLimits, type ArchiveFormat, type PackageLimits } from './types.js';
+import { resolveLimits, type ArchiveFormat, type PackageLimits, type ReadOptions } from './types.js';
 import { walkPackage } from './walk.js';
 
 export interface ExtractResult {
@@ -23,7 +23,7 @@ export interface ExtractResult {
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 /** `destDir` is created when missing and must be empty. */
-export async function extractPackage(file: string, destDir: string, limits?: Partial<PackageLimits>): Promise<ExtractResult> {
+export async function extractPackage(file: string, destDir: string, limits?: Partial<PackageLimits>, options: ReadOptions = {}): Promise<ExtractResult> {
   const resolved = resolveLimits(limits);
   const format = await detectFileFormat(file);
   await mkdir(destDir, { recursive: true, mode: SAFE_DIR_MODE });
@@ -45,7 +45,7 @@ export async function extractPackage(file: string, destDir: string, limits?: Par
         return;
       }
       await writeFile(abs, entry.path, safeFileMode(entry.executable), body);
-    });
+    }, options);
     // walkPackage has checked the symlinks as a set by now.
     for (const link of links) await symlink(link.target, link.abs);
     return { format, entryCount: result.entryCount, totalUncompressed: result.totalUncompressed };

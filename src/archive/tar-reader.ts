@@ -4,8 +4,9 @@
  * handed over only after the previous one was fully consumed.
  */
 import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { pipeline, type Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, gunzipSync } from 'node:zlib';
 import { PackageRejectedError } from '../domain/errors.js';
 import { formatBytes } from './entry-rules.js';
 import type { RawEntry, RawEntryType, RawItem } from './raw-entry.js';
@@ -27,8 +28,8 @@ class ByteReader {
   private pending: Buffer = Buffer.alloc(0);
   private total = 0;
 
-  constructor(source: Readable, private readonly cap: number, private readonly overCap: () => Error) {
-    this.it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  constructor(source: AsyncIterable<Buffer>, private readonly cap: number, private readonly overCap: () => Error) {
+    this.it = source[Symbol.asyncIterator]();
   }
 
   /** Up to `max` bytes; null at the end of the stream. */
@@ -146,15 +147,23 @@ interface Pending {
   size?: number;
 }
 
-export async function* readTarGz(file: string, limits: PackageLimits): AsyncGenerator<RawItem, void, undefined> {
+export async function* readTarGz(file: string, limits: PackageLimits, inMemoryUpTo = 0): AsyncGenerator<RawItem, void, undefined> {
   // Headers, padding and long names come on top of the file bytes; bounded by the entry cap.
   const rawCap = limits.maxBytes + (limits.maxFiles + 2) * (2 * BLOCK + MAX_META_BYTES) + 1024 * 1024;
-  const gunzip = pipeline(createReadStream(file, { highWaterMark: IO_CHUNK }), createGunzip({ chunkSize: IO_CHUNK }), () => {});
-  const reader = new ByteReader(gunzip, rawCap, () =>
-    new PackageRejectedError(`the package expands to more than the ${formatBytes(limits.maxBytes)} allowed`),
-  );
+  let gunzip: Readable | undefined;
   try {
-    yield* readEntries(reader);
+    const whole = await inflateWhole(file, Math.min(inMemoryUpTo, rawCap));
+    if (whole === undefined) gunzip = pipeline(createReadStream(file, { highWaterMark: IO_CHUNK }), createGunzip({ chunkSize: IO_CHUNK }), () => {});
+    const source = gunzip ?? once(whole!);
+    const reader = new ByteReader(source, rawCap, () =>
+      new PackageRejectedError(`the package expands to more than the ${formatBytes(limits.maxBytes)} allowed`),
+    );
+    try {
+      // In memory, a file's body is handed over whole (one write); streamed, in 64 KiB pieces.
+      yield* readEntries(reader, whole === undefined ? IO_CHUNK : Number.POSITIVE_INFINITY);
+    } finally {
+      await reader.close();
+    }
   } catch (err) {
     if (err instanceof PackageRejectedError) throw err;
     const code = (err as { code?: string }).code ?? '';
@@ -163,12 +172,40 @@ export async function* readTarGz(file: string, limits: PackageLimits): AsyncGene
     }
     throw err;
   } finally {
-    await reader.close();
-    gunzip.destroy();
+    gunzip?.destroy();
   }
 }
 
-async function* readEntries(reader: ByteReader): AsyncGenerator<RawItem, void, undefined> {
+/**
+ * The whole inflated content when the file has at most `upTo` bytes and so has what it
+ * inflates to (zlib stops at the cap: a bomb costs at most `upTo` of memory); undefined
+ * otherwise, and the caller streams. Synchronous inflation of a few MB blocks for a few ms,
+ * which only callers that asked for it (ReadOptions.inMemoryUpTo) accept.
+ */
+async function inflateWhole(file: string, upTo: number): Promise<Buffer | undefined> {
+  if (upTo <= 0) return undefined;
+  const handle = await open(file, 'r');
+  let compressed: Buffer;
+  try {
+    if ((await handle.stat()).size > upTo) return undefined;
+    compressed = await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+  try {
+    return gunzipSync(compressed, { maxOutputLength: upTo });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') return undefined;
+    throw err;
+  }
+}
+
+async function* once(buf: Buffer): AsyncGenerator<Buffer, void, undefined> {
+  yield buf;
+}
+
+/** `bodyChunk`: the largest piece of a file's body handed over at once. */
+async function* readEntries(reader: ByteReader, bodyChunk: number): AsyncGenerator<RawItem, void, undefined> {
   let pending: Pending = {};
   let metaInARow = 0;
   let sawEntry = false;
@@ -231,7 +268,7 @@ async function* readEntries(reader: ByteReader): AsyncGenerator<RawItem, void, u
     const body: AsyncIterator<Buffer> = {
       next: async () => {
         if (remaining === 0) return { done: true, value: undefined };
-        const c = await reader.chunk(Math.min(remaining, 64 * 1024));
+        const c = await reader.chunk(Math.min(remaining, bodyChunk));
         if (c === null) throw corrupt('the archive ends in the middle of an entry', name);
         remaining -= c.length;
         return { done: false, value: c };

@@ -26,6 +26,17 @@ export interface PackageLimits {
   readonly maxFiles: number;
 }
 
+/** How a package is read, not what it may hold. */
+export interface ReadOptions {
+  /**
+   * A .tar.gz of at most this many bytes whose content fits in as many is read whole and
+   * inflated at once, synchronously, and its files are handed over whole (default 0: always
+   * streamed in 64 KiB steps). For the daemon, which extracts on every container start in
+   * a fresh Node, where the first use of streams and of a streaming gunzip costs ~20 ms.
+   */
+  readonly inMemoryUpTo?: number;
+}
+
 export const DEFAULT_PACKAGE_LIMITS: PackageLimits = {
   maxBytes: 256 * 1024 * 1024,
   maxFiles: 20_000,

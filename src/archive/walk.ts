@@ -7,7 +7,7 @@ import { PackageRejectedError } from '../domain/errors.js';
 import { EntryLedger, formatBytes, normalizeEntryPath } from './entry-rules.js';
 import type { RawEntry, RawItem } from './raw-entry.js';
 import { readTarGz } from './tar-reader.js';
-import type { ArchiveFormat, PackageEntryType, PackageLimits } from './types.js';
+import type { ArchiveFormat, PackageEntryType, PackageLimits, ReadOptions } from './types.js';
 
 export interface WalkedEntry {
   readonly path: string;
@@ -23,9 +23,15 @@ export interface WalkResult {
   readonly entryCount: number;
 }
 
-export async function walkPackage(file: string, format: ArchiveFormat, limits: PackageLimits, visit: EntryVisitor): Promise<WalkResult> {
+export async function walkPackage(
+  file: string,
+  format: ArchiveFormat,
+  limits: PackageLimits,
+  visit: EntryVisitor,
+  options: ReadOptions = {},
+): Promise<WalkResult> {
   const ledger = new EntryLedger(limits);
-  const items = format === 'zip' ? await zipItems(file, limits) : readTarGz(file, limits);
+  const items = format === 'zip' ? await zipItems(file, limits) : readTarGz(file, limits, options.inMemoryUpTo);
   let total = 0;
   let declared = 0;
   const overCap = (path: string): PackageRejectedError =>

@@ -50,15 +50,20 @@ async function expectRejected(file: string, pattern: RegExp, entry?: string): Pr
   if (entry !== undefined) expect((inspected as PackageRejectedError).entry).toBe(entry);
   expect((inspected as Error).message.split('\n')).toHaveLength(1);
 
-  const extracted = await extractPackage(file, dest).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(extracted).toBeInstanceOf(PackageRejectedError);
-  expect((extracted as Error).message).toMatch(pattern);
-  expect(await readdir(dest).catch(() => [])).toEqual([]);
-  expect(await strayFiles()).toEqual([]);
+  // Streamed, and read whole in memory as the daemon does for small packages: the same rules.
+  for (const options of READ_MODES) {
+    const extracted = await extractPackage(file, dest, undefined, options).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(extracted).toBeInstanceOf(PackageRejectedError);
+    expect((extracted as Error).message).toMatch(pattern);
+    expect(await readdir(dest).catch(() => [])).toEqual([]);
+    expect(await strayFiles()).toEqual([]);
+  }
 }
+
+const READ_MODES = [{}, { inMemoryUpTo: 8 * 1024 * 1024 }] as const;
 
 const zip = async (items: ZipItem[]): Promise<string> => {
   const file = path.join(sandbox, 'pkg.zip');
@@ -128,15 +133,19 @@ describe.each([
     const items = Array.from({ length: 30 }, (_, i) => ({ name: `f${i}.txt`, data: 'x' }));
     const file = await make(items);
     await expect(inspectPackage(file, { maxFiles: 20 })).rejects.toThrow(/more than (the )?20 (entries|allowed)|20 allowed/);
-    await expect(extractPackage(file, dest, { maxFiles: 20 })).rejects.toThrow(PackageRejectedError);
-    expect(await readdir(dest)).toEqual([]);
+    for (const options of READ_MODES) {
+      await expect(extractPackage(file, dest, { maxFiles: 20 }, options)).rejects.toThrow(PackageRejectedError);
+      expect(await readdir(dest)).toEqual([]);
+    }
   });
 
   it('refuses a package that expands beyond the byte cap, counting what is decompressed', async () => {
     const file = await make([{ name: 'a.bin', data: Buffer.alloc(600 * 1024) }, { name: 'b.bin', data: Buffer.alloc(600 * 1024) }]);
     await expect(inspectPackage(file, { maxBytes: 1024 * 1024 })).rejects.toThrow(/more than the 1 MiB allowed/);
-    await expect(extractPackage(file, dest, { maxBytes: 1024 * 1024 })).rejects.toThrow(/more than the 1 MiB allowed/);
-    expect(await readdir(dest)).toEqual([]);
+    for (const options of READ_MODES) {
+      await expect(extractPackage(file, dest, { maxBytes: 1024 * 1024 }, options)).rejects.toThrow(/more than the 1 MiB allowed/);
+      expect(await readdir(dest)).toEqual([]);
+    }
   });
 
   it('refuses a corrupt archive with a one-line reason', async () => {
