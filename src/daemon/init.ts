@@ -3,17 +3,17 @@
  * the bot dir, state restore (safe as well), the runtime's generated entrypoint. Every
  * failure is a DaemonFailure with an INIT_EXIT code and a one-line reason.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { constants, createWriteStream } from 'node:fs';
 import { access, chmod, chown, lchown, lstat, mkdir, readdir, realpath, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extractPackage } from '../archive/extract.js';
 import { INIT_EXIT, DAEMON_ENV } from '../domain/daemon-contract.js';
 import { PackageRejectedError, UnavailableError, errorMessage } from '../domain/errors.js';
 import { objectKeys } from '../domain/object-keys.js';
-import type { ObjectStore } from '../ports/objects.js';
+import type { ObjectBody, ObjectStore } from '../ports/objects.js';
 import type { BerthLog } from './berth-log.js';
 import { THE0_STATE_SUBDIR } from './bot-env.js';
 import { entrypointSource } from './entrypoints.js';
@@ -23,6 +23,16 @@ import { botHomeDir, botLogFile, doneFile, entrypointFile, stagingFile } from '.
 
 /** A package download (at most a few hundred MB) may take this long. */
 const DOWNLOAD_TIMEOUT_MS = 10 * 60_000;
+
+/**
+ * Packages and saved states up to this size are read and inflated in memory, without
+ * streams: init runs in a fresh Node on every container start, where the first use of
+ * streams and of a streaming gunzip costs ~30 ms for a 1 MB package. Larger ones are
+ * streamed, so a big package never needs more than this much memory at once (plus what it
+ * inflates to, capped at the same size).
+ */
+const IN_MEMORY_BYTES = 4 * 1024 * 1024;
+const READ_OPTIONS = { inMemoryUpTo: IN_MEMORY_BYTES } as const;
 
 export interface InitResult {
   readonly files: number;
@@ -46,7 +56,7 @@ export async function runInit(s: DaemonSettings, store: ObjectStore, log: BerthL
   let files: number;
   try {
     await emptyDirectory(s.botDir);
-    files = (await extractPackage(codeFile, s.botDir, limits)).entryCount;
+    files = (await extractPackage(codeFile, s.botDir, limits, READ_OPTIONS)).entryCount;
   } catch (err) {
     throw asFailure(err, INIT_EXIT.packageRejected, 'code package rejected');
   } finally {
@@ -82,29 +92,37 @@ async function prepareWorkDir(s: DaemonSettings): Promise<void> {
   await rm(doneFile(s.workDir), { force: true });
 }
 
-/** Streams an object into a file, hashing it; undefined when the key does not exist. */
+/** Copies an object into a file, hashing it; undefined when the key does not exist. */
 async function download(store: ObjectStore, key: string, file: string): Promise<string | undefined> {
-  let stream: Readable | null;
+  let body: ObjectBody | null;
   try {
-    stream = await store.getStream(key, AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS));
+    body = await store.read(key, IN_MEMORY_BYTES, AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS));
   } catch (err) {
     throw storeFailure(err, `cannot read ${key}`);
   }
-  if (stream === null) return undefined;
+  if (body === null) return undefined;
   const hash = createHash('sha256');
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      cb(null, chunk);
-    },
-  });
   try {
-    await pipeline(stream, tap, createWriteStream(file, { mode: 0o600 }));
+    if ('bytes' in body) {
+      hash.update(body.bytes);
+      await writeFile(file, body.bytes, { mode: 0o600 });
+    } else {
+      await pipeline(body.stream, hashing(hash), createWriteStream(file, { mode: 0o600 }));
+    }
   } catch (err) {
     await rm(file, { force: true });
     throw storeFailure(err, `download of ${key} failed`);
   }
   return hash.digest('hex');
+}
+
+function hashing(hash: Hash): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      cb(null, chunk);
+    },
+  });
 }
 
 function storeFailure(err: unknown, what: string): DaemonFailure {
@@ -142,7 +160,7 @@ async function restoreState(s: DaemonSettings, store: ObjectStore, limits: { max
       return false;
     }
     await emptyDirectory(s.stateDir);
-    await extractPackage(file, s.stateDir, limits);
+    await extractPackage(file, s.stateDir, limits, READ_OPTIONS);
     return true;
   } catch (err) {
     throw asFailure(err, INIT_EXIT.stateRejected, `saved state ${key} rejected`);
