@@ -1,8 +1,8 @@
-// Bundles the in-container daemon into dist/daemon: berth-daemon.mjs and its lazily imported
-// chunks/ (options in daemon-build-options.mjs), run by the bot image's own Node with no
+// Bundles the in-container daemon into dist/daemon: berth-daemon.cjs and the minio client in
+// chunks/ (builds in daemon-build-options.mjs), run by the bot image's own Node with no
 // node_modules inside the image.
 import { build } from 'esbuild';
-import { daemonBuildOptions } from './daemon-build-options.mjs';
+import { daemonBuilds } from './daemon-build-options.mjs';
 import { existsSync, copyFileSync, mkdirSync, chmodSync, rmSync } from 'node:fs';
 
 const entry = 'src/daemon/main.ts';
@@ -11,8 +11,8 @@ if (!existsSync(entry)) {
   process.exit(1);
 }
 mkdirSync('dist/daemon', { recursive: true });
-// Chunks from an earlier build would otherwise ship in the image next to the new ones.
+// Chunks of an earlier build would otherwise ship in the image next to the new ones.
 rmSync('dist/daemon/chunks', { recursive: true, force: true });
-await build(daemonBuildOptions({ entry, outdir: 'dist/daemon' }));
+for (const options of daemonBuilds({ entry, outdir: 'dist/daemon' })) await build(options);
 copyFileSync('src/daemon/bootstrap.sh', 'dist/daemon/bootstrap.sh');
 chmodSync('dist/daemon/bootstrap.sh', 0o755);

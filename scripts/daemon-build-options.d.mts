@@ -1,3 +1,4 @@
 import type { BuildOptions } from 'esbuild';
 
-export function daemonBuildOptions(options: { entry: string; outdir: string }): BuildOptions;
+export const DAEMON_BUNDLE: string;
+export function daemonBuilds(options: { entry: string; outdir: string }): BuildOptions[];

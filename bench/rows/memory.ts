@@ -44,11 +44,11 @@ async function deployFleet(ctx: DockerBench, count: number): Promise<string[]> {
 }
 
 /**
- * The long-running daemon: bootstrap.sh execs `berth-daemon.mjs start` (init, then run, in one
- * process); `run` is still matched for a container whose image predates `start`. The init and
+ * The long-running daemon: bootstrap.sh execs `berth-daemon.cjs start` (init, then run, in one
+ * process); `run` and the `.mjs` bundle are still matched for a container whose image predates them. The init and
  * sync subcommands never supervise a bot, so they are not what the goal is about.
  */
-const DAEMON_COMMAND = /\/berth-daemon\.mjs (?:start|run)$/;
+const DAEMON_COMMAND = /\/berth-daemon\.[cm]js (?:start|run)$/;
 
 interface DaemonMemory {
   readonly bytes: number[];
@@ -121,7 +121,7 @@ export async function fleetRows(ctx: DockerBench, count: number, intervalMs: num
   const daemonMax = max(daemons.bytes);
   const daemonRow: Row =
     daemons.bytes.length === 0
-      ? notMeasured(DAEMON_ROW.key, DAEMON_ROW.title, DAEMON_ROW.goal, `no \`berth-daemon.mjs start|run\` process found below the containers’ init processes (one of them: ${daemons.sampleTree ?? 'no init pid'})`)
+      ? notMeasured(DAEMON_ROW.key, DAEMON_ROW.title, DAEMON_ROW.goal, `no \`berth-daemon.cjs start|run\` process found below the containers’ init processes (one of them: ${daemons.sampleTree ?? 'no init pid'})`)
       : {
           ...DAEMON_ROW,
           result: `median ${mib(median(daemons.bytes))}, max ${mib(daemonMax)} (n=${daemons.bytes.length})`,

@@ -13,7 +13,7 @@
 set -u
 
 NODE="${BERTH_DAEMON_NODE:-/usr/local/bin/node}"
-SCRIPT="${BERTH_DAEMON_SCRIPT:-/opt/berth/berth-daemon.mjs}"
+SCRIPT="${BERTH_DAEMON_SCRIPT:-/opt/berth/berth-daemon.cjs}"
 FLAGS="--max-semi-space-size=1 --max-old-space-size=64 --single-threaded"
 
 # shellcheck disable=SC2086 # FLAGS is a list of words

@@ -28,7 +28,7 @@ export const DAEMON_ENV = {
   python: 'BERTH_DAEMON_PYTHON',
   node: 'BERTH_DAEMON_NODE',
   /**
-   * Path of berth-daemon.mjs for bootstrap.sh; unset in the image (CONTAINER_PATHS.daemon).
+   * Path of berth-daemon.cjs for bootstrap.sh; unset in the image (CONTAINER_PATHS.daemon).
    * The process runtime sets it to the host's dist/daemon copy.
    */
   script: 'BERTH_DAEMON_SCRIPT',
@@ -51,7 +51,7 @@ export const CONTAINER_PATHS = {
   stateDir: '/state',
   workDir: '/var/berth',
   objectsDir: '/var/berth/objects',
-  daemon: '/opt/berth/berth-daemon.mjs',
+  daemon: '/opt/berth/berth-daemon.cjs',
   bootstrap: '/opt/berth/bootstrap.sh',
   node: '/usr/local/bin/node',
   python: '/usr/local/bin/python3.11',

@@ -10,7 +10,7 @@ export const BUILDER_VERSION = '2';
  * The daemon is one entry file plus lazily imported chunks (the S3 client): an idle daemon on
  * the filesystem store never loads or even parses them.
  */
-export const DAEMON_FILES = { bundle: 'berth-daemon.mjs', bootstrap: 'bootstrap.sh', chunksDir: 'chunks' } as const;
+export const DAEMON_FILES = { bundle: 'berth-daemon.cjs', bootstrap: 'bootstrap.sh', chunksDir: 'chunks' } as const;
 
 export const BOT_USER = { name: 'bot', uid: CONTAINER_PATHS.botUid, gid: CONTAINER_PATHS.botGid } as const;
 

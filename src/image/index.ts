@@ -21,7 +21,7 @@ export type ImageBuildMethod = 'offline' | 'dockerfile';
 export interface BuildBotImageOptions {
   readonly docker: Dockerode;
   readonly method?: ImageBuildMethod;
-  /** Holds berth-daemon.mjs and bootstrap.sh; default dist/daemon. */
+  /** Holds berth-daemon.cjs and bootstrap.sh; default dist/daemon. */
   readonly daemonDir?: string;
   /** Where downloaded .debs and the stripped Node are kept between builds; default $TMPDIR/berth-image-cache (or BERTH_IMAGE_CACHE_DIR). */
   readonly cacheDir?: string;

@@ -133,7 +133,7 @@ async function exists(path: string): Promise<boolean> {
  */
 async function daemonDirForTests(): Promise<string> {
   const dist = defaultDaemonDir();
-  const bundle = join(dist, 'berth-daemon.mjs');
+  const bundle = join(dist, 'berth-daemon.cjs');
   const source = join(PACKAGE_ROOT, 'src', 'daemon', 'main.ts');
   if (await exists(source)) {
     const built = (await exists(bundle)) && (await exists(join(dist, 'bootstrap.sh'))) ? (await stat(bundle)).mtimeMs : 0;
@@ -157,8 +157,8 @@ async function daemonDirForTests(): Promise<string> {
 async function placeholderDaemonDir(): Promise<string> {
   const placeholder = join(tmpdir(), 'berth-test-placeholder-daemon');
   await mkdir(placeholder, { recursive: true });
-  await writeFile(join(placeholder, 'berth-daemon.mjs'), 'console.error("berth placeholder daemon: src/daemon is not written yet"); process.exit(70);\n');
-  await writeFile(join(placeholder, 'bootstrap.sh'), '#!/bin/sh\nexec /usr/local/bin/node /opt/berth/berth-daemon.mjs "$@"\n', { mode: 0o755 });
+  await writeFile(join(placeholder, 'berth-daemon.cjs'), 'console.error("berth placeholder daemon: src/daemon is not written yet"); process.exit(70);\n');
+  await writeFile(join(placeholder, 'bootstrap.sh'), '#!/bin/sh\nexec /usr/local/bin/node /opt/berth/berth-daemon.cjs "$@"\n', { mode: 0o755 });
   return placeholder;
 }
 

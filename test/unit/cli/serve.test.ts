@@ -45,7 +45,7 @@ function cliContext(): CliContext {
 }
 
 beforeAll(() => {
-  if (!existsSync(path.join(root, 'dist/daemon/berth-daemon.mjs'))) throw new Error('dist/daemon is missing: run `npm run build` first');
+  if (!existsSync(path.join(root, 'dist/daemon/berth-daemon.cjs'))) throw new Error('dist/daemon is missing: run `npm run build` first');
   dir = mkdtempSync(path.join(tmpdir(), 'berth-serve-'));
 });
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { build } from 'esbuild';
-import { daemonBuildOptions } from '../../../scripts/daemon-build-options.mjs';
+import { DAEMON_BUNDLE, daemonBuilds } from '../../../scripts/daemon-build-options.mjs';
 import { openObjectStore } from '../../../src/adapters/objects/open.js';
 import { extractPackage } from '../../../src/archive/extract.js';
 import { packDirectory } from '../../../src/archive/pack.js';
@@ -29,8 +29,8 @@ let bundled: Promise<{ script: string; bootstrap: string }> | undefined;
 export function daemonBundle(): Promise<{ script: string; bootstrap: string }> {
   bundled ??= (async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'berth-daemon-bundle-'));
-    const script = path.join(dir, 'berth-daemon.mjs');
-    await build(daemonBuildOptions({ entry: path.join(REPO, 'src/daemon/main.ts'), outdir: dir }));
+    const script = path.join(dir, DAEMON_BUNDLE);
+    for (const options of daemonBuilds({ entry: path.join(REPO, 'src/daemon/main.ts'), outdir: dir })) await build(options);
     const bootstrap = path.join(dir, 'bootstrap.sh');
     await copyFile(path.join(REPO, 'src/daemon/bootstrap.sh'), bootstrap);
     return { script, bootstrap };

@@ -179,7 +179,7 @@ describe('bot image from a local python3.11 (the fallback when apt cannot help)'
     runtime = new DockerRuntime({ docker: testDocker(), instance });
     scratch = await mkdtemp(join(tmpdir(), 'berth-local-python-'));
     // A daemon of its own makes the tag unique to this test, so removing it is safe.
-    await writeFile(join(scratch, 'berth-daemon.mjs'), `// local python test ${randomBytes(6).toString('hex')}\n`);
+    await writeFile(join(scratch, 'berth-daemon.cjs'), `// local python test ${randomBytes(6).toString('hex')}\n`);
     await writeFile(join(scratch, 'bootstrap.sh'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
     const built = await buildBotImage({ docker: testDocker(), daemonDir: scratch });
     tag = built.tag;
@@ -225,7 +225,7 @@ describe('bot image through the Dockerfile (needs a registry for its base image)
   it('the Engine accepts the build context and runs the Dockerfile up to FROM; without a registry the error says why', async (ctx) => {
     await requireDocker(ctx);
     scratch = await mkdtemp(join(tmpdir(), 'berth-dockerfile-'));
-    await writeFile(join(scratch, 'berth-daemon.mjs'), `// dockerfile test ${randomBytes(6).toString('hex')}\n`);
+    await writeFile(join(scratch, 'berth-daemon.cjs'), `// dockerfile test ${randomBytes(6).toString('hex')}\n`);
     await writeFile(join(scratch, 'bootstrap.sh'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
     const log: string[] = [];
     const outcome = await buildBotImage({ docker: testDocker(), method: 'dockerfile', daemonDir: scratch, log: (l) => log.push(l) }).then(

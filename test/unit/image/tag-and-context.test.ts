@@ -44,11 +44,11 @@ describe('image tag', () => {
     });
 
     it('a changed bundle gives a new tag', async () => {
-      await writeFile(join(dir, 'berth-daemon.mjs'), 'one');
+      await writeFile(join(dir, 'berth-daemon.cjs'), 'one');
       await writeFile(join(dir, 'bootstrap.sh'), '#!/bin/sh\n');
       const first = await botImageTag(dir);
       expect(await botImageTag(dir)).toBe(first);
-      await writeFile(join(dir, 'berth-daemon.mjs'), 'two');
+      await writeFile(join(dir, 'berth-daemon.cjs'), 'two');
       expect(await botImageTag(dir)).not.toBe(first);
       expect((await readDaemonFiles(dir)).bundle.toString()).toBe('two');
     });
@@ -88,7 +88,7 @@ describe('Dockerfile build context (the Dockerfile itself needs a registry to bu
       for await (const c of entry) chunks.push(c as Buffer);
       seen.push({ name: entry.header.name, mode: entry.header.mode, content: Buffer.concat(chunks).toString() });
     }
-    expect(seen.map((e) => e.name)).toEqual(['Dockerfile', 'berth-daemon.mjs', 'bootstrap.sh', 'chunks/s3-AB12.mjs']);
+    expect(seen.map((e) => e.name)).toEqual(['Dockerfile', 'berth-daemon.cjs', 'bootstrap.sh', 'chunks/s3-AB12.mjs']);
     expect(seen[0]?.content).toBe(await readFile(DOCKERFILE_PATH, 'utf8'));
     expect(seen[1]).toMatchObject({ content: 'daemon v1', mode: 0o644 });
     expect(seen[2]).toMatchObject({ content: '#!/bin/sh\n', mode: 0o755 });

@@ -55,7 +55,7 @@ describe('ProcessRuntime launch', () => {
       [DAEMON_ENV.runAs]: '',
       [DAEMON_ENV.node]: '/opt/node',
       [DAEMON_ENV.python]: '/opt/python3.11',
-      [DAEMON_ENV.script]: path.join(daemonDir, 'berth-daemon.mjs'),
+      [DAEMON_ENV.script]: path.join(daemonDir, 'berth-daemon.cjs'),
       PATH: process.env.PATH,
     });
     expect(env.BERTH_SECRET_TEST_LEAK).toBeUndefined();

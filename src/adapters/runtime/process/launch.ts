@@ -10,7 +10,7 @@ import type { ContainerSpec } from '../../../ports/runtime.js';
 import { DEFAULT_LOG_CAP, DOCKER_BACKOFF, type ContainerPaths, type LaunchPlan } from './layout.js';
 
 export const BOOTSTRAP_FILE = 'bootstrap.sh';
-export const DAEMON_FILE = 'berth-daemon.mjs';
+export const DAEMON_FILE = 'berth-daemon.cjs';
 
 /**
  * Host variables a process needs to work at all. Nothing else of `berth serve`'s own

@@ -47,7 +47,7 @@ export interface ProcessRuntimeOptions {
   /** Where containers live, e.g. `<berth data dir>/processes`. */
   readonly dataDir: string;
   readonly instance: string;
-  /** Holds bootstrap.sh and berth-daemon.mjs; default: the package's dist/daemon. */
+  /** Holds bootstrap.sh and berth-daemon.cjs; default: the package's dist/daemon. */
   readonly daemonDir?: string;
   /** Default: the first `python3.11` on PATH. */
   readonly pythonPath?: string;
