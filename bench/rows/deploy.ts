@@ -31,8 +31,8 @@ const SEGMENTS = {
   put: 'PUT the bot (validate, write, publish)',
   toCreated: 'PUT answered → container created (change event → reconcile → create)',
   toStarted: 'container created → started (Engine)',
-  init: 'started → `berth-daemon init` done (Node start, sha256, extract, state restore)',
-  daemonRun: 'init done → daemon starts the bot (second Node start: `berth-daemon run`)',
+  init: 'started → init done (`berth-daemon start`: Node start, sha256, extract, state restore)',
+  daemonRun: 'init done → daemon starts the bot (same process: init log stored, state watch, spawn)',
   python: 'daemon starts the bot → bot prints its first line (Python start, relay)',
 } as const;
 type Segment = keyof typeof SEGMENTS;
@@ -149,7 +149,7 @@ export async function deployRow(ctx: DockerBench, runs: number): Promise<Row> {
       `package: ${(pkg.length / 1e6).toFixed(2)} MB tar.gz (main.py + 1 MiB of random bytes); the bot is Python, its first statement prints the marker.`,
       `where the deploy time goes (median of each step): ${(Object.keys(SEGMENTS) as Segment[]).map((s) => `${SEGMENTS[s]} ${ms(segments[s])}`).join('; ')}.`,
       `the same bare run with a bot container's options (--init, memory/CPU/pids limits, capabilities, no-new-privileges, log options, 3 bind mounts): median ${ms(median(shapedBares))} (${signedMs(median(shapedBares) - bareMs)} against the bare run) — ` +
-        `what the Engine charges for them; the rest of the gap is Berth's: two Node starts in the container (init, then run) and the bot's own interpreter.`,
+        `what the Engine charges for them; the rest of the gap is Berth's: the daemon's Node start and init in the container (\`berth-daemon start\`) and the bot's own interpreter.`,
       `not included: the CLI's own start (\`berth --help\`: median ${ms(median(cli))}) — a deploy typed at the shell pays it on top.`,
       `all deploys: ${deploys.map((d) => Math.round(d.totalMs)).join(', ')} ms; bare runs: ${bares.map((b) => Math.round(b)).join(', ')} ms.`,
     ],
