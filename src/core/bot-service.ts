@@ -84,6 +84,9 @@ type Lifecycle = 'new' | 'running' | 'stopping' | 'stopped';
 
 const OBJECTS_DOWN = 'object store unavailable';
 
+/** After the exited grace, so that the planner decides instead of waiting again. */
+const DIE_RECHECK_MARGIN_MS = 250;
+
 export class BotService {
   private readonly store: DesiredStateStore;
   private readonly objects: ObjectStore;
@@ -330,6 +333,10 @@ export class BotService {
     }
     if (event.type !== 'die' && event.type !== 'destroy' && event.type !== 'oom') return;
     this.trigger(`${event.type} ${event.botId}`, () => this.reconcileBot(event.botId));
+    // Docker announces `die` before its container list says `exited`, so the reconcile just
+    // triggered may still see the container running; a stopped or killed bot (not restarted
+    // by Docker) would then wait for the timer. Look again once the exited grace is over.
+    if (event.type === 'die') this.scheduleRecheck(event.botId, new Date(this.clock.now().getTime() + this.policy.exitedGraceMs + DIE_RECHECK_MARGIN_MS));
   }
 
   /** Fills in exit codes the runtime no longer reports from the `die` events seen. */

@@ -401,6 +401,25 @@ describe('BotService', () => {
     expect(w.runtime.byBot('a')).toHaveLength(1);
   });
 
+  it('a killed bot (die announced before the list says exited) is started again after the exited grace, not at the next timer pass', async () => {
+    const w = await world();
+    await w.put(makeBot('k'));
+    await w.service.start();
+    // Long enough up that no re-check of its start is pending any more; the timer pass is 20 s away.
+    w.clock.advance(10_000);
+    await settle(w.service);
+    const first = w.runtime.byBot('k')[0]!;
+    w.runtime.killWithEarlyDie(first.id, 137);
+    await settle(w.service);
+    // The reconcile the event triggered saw it running: nothing done yet.
+    expect(w.runtime.starts('k')).toHaveLength(1);
+    w.clock.advance(DEFAULT_CRASH_LOOP_POLICY.exitedGraceMs + 250);
+    await waitFor('k started again', () => w.runtime.starts('k').length === 2, { intervalMs: 5 });
+    await settle(w.service);
+    expect(w.runtime.byBot('k').map((c) => c.state)).toEqual(['running']);
+    expect(10_000 + DEFAULT_CRASH_LOOP_POLICY.exitedGraceMs + 250).toBeLessThan(INTERVAL);
+  });
+
   it('stop() is idempotent, drains the pass in flight, leaves containers running and stops reacting', async () => {
     const w = await world();
     await w.put(makeBot('a'));

@@ -62,13 +62,19 @@ export class FakeRuntime implements ContainerRuntime {
     if (this.down) throw new UnavailableError('runtime', 'fake runtime is down');
   }
 
+  /** State changes the next list() call does not show yet, applied right after it. */
+  private readonly listLags: (() => void)[] = [];
+
   async list(filter: { kind?: BotKind; botId?: string }): Promise<ActualContainer[]> {
     this.calls.push({ op: 'list', filter: { ...filter } });
     await this.listGate;
     await this.ping();
-    return [...this.containers.values()]
+    const listed = [...this.containers.values()]
       .filter((c) => (filter.kind === undefined || c.kind === filter.kind) && (filter.botId === undefined || c.botId === filter.botId))
       .map(snapshot);
+    // The Engine's list catches up with an exit only after the `die` event (see killWithEarlyDie).
+    for (const apply of this.listLags.splice(0)) apply();
+    return listed;
   }
 
   async start(spec: ContainerSpec): Promise<ActualContainer> {
@@ -162,6 +168,21 @@ export class FakeRuntime implements ContainerRuntime {
     c.startedAt = now;
     c.state = 'running';
     this.emit('die', c);
+  }
+
+  /**
+   * `docker kill` as the Engine reports it: `die` comes while the container list still says
+   * `running`; the list says `exited` only afterwards. Docker does not restart a killed container.
+   */
+  killWithEarlyDie(containerId: string, exitCode: number): void {
+    const c = this.mustGet(containerId);
+    const finishedAt = this.clock.now().toISOString();
+    this.listLags.push(() => {
+      c.state = 'exited';
+      c.exitCode = exitCode;
+      c.finishedAt = finishedAt;
+    });
+    this.emit('die', { ...c, exitCode });
   }
 
   /** Someone ran `docker rm -f`. */
