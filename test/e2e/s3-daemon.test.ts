@@ -69,8 +69,9 @@ describe('the daemon on S3 (Docker runtime, berth serve --objects s3+http://…)
       image,
       restart: () => Promise.reject(new Error('not used')),
       close: async () => {
-        for (const c of await p.runtime.list({})) await p.runtime.remove(c.id);
+        // Berth first: a live service would start the removed bots again, on an S3 that is about to go.
         await server.kill();
+        for (const c of await p.runtime.list({})) await p.runtime.remove(c.id);
         await p.close();
       },
     };
