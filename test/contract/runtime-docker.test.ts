@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { DockerRuntime } from '../../src/adapters/runtime/docker/index.js';
-import { NotFoundError, UnavailableError } from '../../src/domain/errors.js';
+import { ConflictError, NotFoundError, UnavailableError } from '../../src/domain/errors.js';
 import { LABELS, type ContainerRuntime, type ContainerSpec } from '../../src/ports/runtime.js';
 import Docker from 'dockerode';
 import { dockerUnavailableReason, ensureTestImage, requireDocker, testDocker } from '../support/image.js';
@@ -185,6 +185,25 @@ describe('DockerRuntime (Docker only)', () => {
     expect(out).toEqual(['from the host', 'ro-refused', 'rw-ok']);
     expect(await readFile(join(rw, 'result.txt'), 'utf8')).toBe('written\n');
     await expect(readFile(join(ro, 'new.txt'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('a name held by another Berth instance: ConflictError naming that instance and what to do', async (ctx) => {
+    const runtime = await ready(ctx);
+    const otherInstance = instanceName();
+    const other = new DockerRuntime({ docker: testDocker(), instance: otherInstance });
+    try {
+      const s = spec({ script: 'exec sleep 600' });
+      await other.start(s);
+      const err = await runtime.start(s).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ConflictError);
+      expect((err as Error).message).toContain(`instance "${otherInstance}"`);
+      expect((err as Error).message).toContain(`this one is "${instance}"`);
+      expect((err as Error).message).toMatch(/berth rm|another id/);
+      expect(await runtime.list({ botId: s.botId })).toEqual([]);
+    } finally {
+      await removeInstance(otherInstance);
+      await other.close();
+    }
   });
 
   it('start with an image that does not exist: NotFoundError naming the image, nothing left behind', async (ctx) => {

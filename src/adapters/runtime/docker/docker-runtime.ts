@@ -167,7 +167,7 @@ export class DockerRuntime implements ContainerRuntime {
       container = await this.docker.createContainer({ _query: { name }, _body: rest, abortSignal: signal } as unknown as Docker.ContainerCreateOptions);
     } catch (err) {
       const status = statusOf(err);
-      if (status === 409) throw new ConflictError(`a container named ${spec.name} exists already`, { cause: err });
+      if (status === 409) throw new ConflictError(await this.nameTakenMessage(spec.name), { cause: err });
       if (status === 404 && /image/i.test(errorMessage(err))) {
         throw new NotFoundError(`image ${spec.image} not found: build it with \`berth image build\``, { cause: err });
       }
@@ -184,6 +184,25 @@ export class DockerRuntime implements ContainerRuntime {
       // signal, which may be the reason we are here).
       await container.remove({ force: true, v: true }).catch(() => undefined);
       throw translate(err, `start container ${spec.name}`);
+    }
+  }
+
+  /**
+   * Names are unique per Engine, not per instance: say who holds the name, since a bot of
+   * another Berth installation (say `npm run demo`, instance `demo`) is the usual reason.
+   */
+  private async nameTakenMessage(name: string): Promise<string> {
+    const base = `a container named ${name} exists already`;
+    try {
+      const labels = (await this.docker.getContainer(name).inspect()).Config?.Labels ?? {};
+      const owner = labels[LABELS.instance];
+      if (labels[LABELS.managed] !== 'true' || owner === undefined) return `${base} and is not Berth's: remove or rename it (docker rm -f ${name}), or deploy under another id`;
+      if (owner !== this.instance) {
+        return `${base}: it belongs to the Berth installation with instance "${owner}" on this Docker Engine (this one is "${this.instance}"); remove the bot there (berth rm), or deploy under another id`;
+      }
+      return base;
+    } catch {
+      return base;
     }
   }
 
