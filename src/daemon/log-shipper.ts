@@ -4,6 +4,10 @@
  * first sealed, so a retry after a failed (or half-failed) put writes the same key again
  * instead of duplicating lines. While the store is down, lines wait in memory up to a cap;
  * beyond it the oldest are dropped and a `berth` line says how many.
+ *
+ * The bot's lines are also rate-limited (a token bucket: LOG_RATE_DEFAULTS), so a bot that
+ * prints in a loop cannot fill the object store's disk (one seen at 12 MB/s); lines over the
+ * rate are dropped, counted, and reported in a `berth` line. The daemon's own lines never are.
  */
 import { formatLogChunk, type LogEntry } from '../domain/logs.js';
 import { objectKeys } from '../domain/object-keys.js';
@@ -14,6 +18,9 @@ import { storeCallSignal, systemClock, type Clock } from './clock.js';
 const MAX_CHUNK_LINES = 5000;
 const MAX_CHUNK_BYTES = 1024 * 1024;
 const MAX_PENDING_BYTES = 8 * 1024 * 1024;
+
+/** ~2.7 GB a day at most per bot, in bursts of up to 4 MiB: far above what a bot needs to say. */
+export const LOG_RATE_DEFAULTS = { bytesPerSecond: 32 * 1024, burstBytes: 4 * 1024 * 1024 } as const;
 
 interface Sealed {
   readonly key: string;
@@ -28,6 +35,8 @@ export interface LogShipperOptions {
   readonly clock?: Clock;
   /** Called when shipping fails (first failure after a success) and recovers. */
   readonly onTrouble?: (message: string) => void;
+  /** The bot's lines beyond this rate are dropped; default LOG_RATE_DEFAULTS. */
+  readonly rate?: { readonly bytesPerSecond: number; readonly burstBytes: number };
 }
 
 export class LogShipper {
@@ -45,12 +54,20 @@ export class LogShipper {
   private readonly clock: Clock;
   private closed = false;
   private deadlineMs: number | undefined;
+  private readonly rate: { readonly bytesPerSecond: number; readonly burstBytes: number };
+  private tokens: number;
+  private refilledAt: number;
+  private overRate = { lines: 0, bytes: 0 };
 
   constructor(private readonly options: LogShipperOptions) {
     this.clock = options.clock ?? systemClock;
+    this.rate = options.rate ?? LOG_RATE_DEFAULTS;
+    this.tokens = this.rate.burstBytes;
+    this.refilledAt = this.clock.now();
   }
 
   push(stream: LogEntry['stream'], line: string): void {
+    if (stream !== 'berth' && !this.withinRate(line.length + 1)) return;
     const entry: LogEntry = {
       time: new Date(this.clock.now()).toISOString(),
       stream,
@@ -64,6 +81,19 @@ export class LogShipper {
       this.pendingBytes -= old.line.length + 64;
       this.dropped++;
     }
+  }
+
+  private withinRate(bytes: number): boolean {
+    const now = this.clock.now();
+    this.tokens = Math.min(this.rate.burstBytes, this.tokens + ((now - this.refilledAt) * this.rate.bytesPerSecond) / 1000);
+    this.refilledAt = now;
+    if (this.tokens >= bytes) {
+      this.tokens -= bytes;
+      return true;
+    }
+    this.overRate.lines++;
+    this.overRate.bytes += bytes;
+    return false;
   }
 
   /** Ships on a timer every intervalMs. */
@@ -112,6 +142,16 @@ export class LogShipper {
         ...(this.options.runId ? { runId: this.options.runId } : {}),
       });
       this.dropped = 0;
+    }
+    if (this.overRate.lines > 0) {
+      const { lines, bytes } = this.overRate;
+      this.pending.push({
+        time: new Date(this.clock.now()).toISOString(),
+        stream: 'berth',
+        line: `${lines} log lines (${bytes} bytes) were not stored: the bot logged more than ${this.rate.bytesPerSecond} bytes/s (bursts up to ${this.rate.burstBytes}); \`docker logs\` still has the most recent ones`,
+        ...(this.options.runId ? { runId: this.options.runId } : {}),
+      });
+      this.overRate = { lines: 0, bytes: 0 };
     }
     while (this.pending.length > 0) {
       let bytes = 0;

@@ -70,3 +70,27 @@ it('close() gives up at the deadline when the store stays down', async () => {
   expect(await shipper.close(Date.now() + 1500)).toBe(false);
   expect(Date.now() - started).toBeLessThan(4000);
 });
+
+it('rate-limits the bot lines (token bucket on an injected clock): over the rate they are dropped, counted in one berth line; daemon lines always pass', async () => {
+  let now = 1_000_000;
+  const clock = { now: () => now, setTimeout: () => 0, clearTimeout: () => undefined };
+  const shipper = new LogShipper({ store, botId: 'chatty', intervalMs: 1000, clock, rate: { bytesPerSecond: 100, burstBytes: 300 } });
+  const line = 'x'.repeat(99); // 100 bytes with its newline
+  for (let i = 0; i < 5; i++) shipper.push('out', line); // the burst holds 3
+  shipper.push('berth', 'daemon line');
+  now += 1000; // refills 100 bytes: one more line
+  shipper.push('out', line);
+  shipper.push('out', line);
+  expect(await shipper.flush()).toBe(true);
+  const { lines } = await shipped('chatty');
+  expect(lines.filter((l) => l === `out:${line}`)).toHaveLength(4);
+  expect(lines).toContain('berth:daemon line');
+  const note = lines.filter((l) => l.startsWith('berth:') && l.includes('were not stored'));
+  expect(note).toEqual(['berth:3 log lines (300 bytes) were not stored: the bot logged more than 100 bytes/s (bursts up to 300); `docker logs` still has the most recent ones']);
+  // The count starts again after it was reported.
+  now += 10_000;
+  shipper.push('out', 'later');
+  expect(await shipper.flush()).toBe(true);
+  expect((await shipped('chatty')).lines.filter((l) => l.includes('were not stored'))).toHaveLength(1);
+  await shipper.close(now);
+});
