@@ -1,6 +1,6 @@
 /** How the CLI shows a failure: one clear line (plus field issues) and an exit code. */
 import { CommanderError } from 'commander';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError, formatConfigIssue } from '../config/errors.js';
 import { BerthError, ValidationError } from '../domain/errors.js';
 import { CliError } from './errors.js';
 
@@ -16,6 +16,11 @@ export function reportError(err: unknown, write: (text: string) => void): number
     return err.exitCode;
   }
   if (err instanceof ConfigError) {
+    // One bad setting is one line; several are listed under a heading.
+    if (err.issues.length === 1) {
+      write(`berth: ${formatConfigIssue(err.issues[0]!)}\n`);
+      return 2;
+    }
     write(`berth: invalid settings:\n${err.issues.length ? err.message.split('\n').map((l) => `  ${l}\n`).join('') : `  ${err.message}\n`}`);
     return 2;
   }

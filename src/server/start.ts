@@ -5,7 +5,6 @@
  * `stop()` stops the services and closes the adapters; bots keep running.
  */
 import { readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createApi } from '../api/index.js';
 import { inspectPackage } from '../archive/index.js';
@@ -33,6 +32,7 @@ import type { DesiredStateStore } from '../ports/store.js';
 import { stderrAnnounce, type Announce } from './announce.js';
 import { checkDockerNetwork, ensureDockerImage, processImageName } from './image.js';
 import { createLogger, flushLogger, type ServerLogger } from './logger.js';
+import { listenError, preflight, prepareDirectories, processRuntimeDirectory, type ListenReservation } from './preflight.js';
 import { selectRuntime } from './runtime.js';
 import { startScheduler } from './scheduler.js';
 
@@ -73,8 +73,13 @@ const VERSION = readPackageVersion();
 export async function startServer(config: ServerConfig, options: StartServerOptions = {}): Promise<RunningServer> {
   const role = options.role ?? 'serve';
   const announce = options.announce ?? stderrAnnounce;
+  const withApi = role === 'serve' || role === 'api';
+  // Before anything opens or starts — the logger too (`berth demo` logs into the data dir):
+  // a taken listen address or an unusable directory is a settings error, and nothing is
+  // left half started. The address stays held until the API listens on it.
+  const reservation = await preflight(config, withApi);
   const logger = options.logger ?? createLogger(config.logLevel, options.logFile);
-  const closers: (() => Promise<void>)[] = [];
+  const closers: (() => Promise<void>)[] = [() => reservation.release()];
   const closeAll = async () => {
     for (const close of closers.reverse()) {
       await close().catch((err: unknown) => logger.warn({ err }, 'error while shutting down'));
@@ -83,7 +88,6 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   };
 
   try {
-    await mkdir(config.dataDir, { recursive: true });
     const { store, objects, events } = await openAdapters(config, closers, { role, logger, announce, signal: options.signal });
     // Credentials in the URLs (MongoDB password, S3 keys, NATS user/token) never reach the log.
     logger.info(
@@ -108,6 +112,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       const selected = await selectRuntime(config);
       runtime = selected.runtime;
       closers.push(() => selected.runtime.close());
+      if (runtime.name === 'process') await prepareDirectories(config, [processRuntimeDirectory(config)]);
       if (selected.fallbackReason) {
         const warning =
           `WARNING: bots run as local processes WITHOUT container isolation (no resource limits, same user and network as Berth), ` +
@@ -158,8 +163,8 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     }
 
     let url: string | undefined;
-    if (role === 'serve' || role === 'api') {
-      url = await startApi(config, { store, objects, events, logger, closers, botService, scheduleService, runtimeName: runtime?.name ?? 'none' });
+    if (withApi) {
+      url = await startApi(config, { store, objects, events, logger, closers, botService, scheduleService, runtimeName: runtime?.name ?? 'none', reservation });
       announce(`API listening on ${url}${config.apiToken ? ' (bearer token required)' : ''}`);
       if (!isLoopback(config.listen.host)) announce(`the API is reachable from other machines at ${formatListen(config.listen)}`);
     }
@@ -264,6 +269,7 @@ interface ApiDeps extends Adapters {
   readonly botService: BotService | undefined;
   readonly scheduleService: ScheduleService | undefined;
   readonly runtimeName: string;
+  readonly reservation: ListenReservation;
 }
 
 async function startApi(config: ServerConfig, deps: ApiDeps): Promise<string> {
@@ -277,8 +283,8 @@ async function startApi(config: ServerConfig, deps: ApiDeps): Promise<string> {
     onWarning: (message, err) => logger.warn({ err }, message),
   });
   const logs = new LogReader({ objects });
+  // Created and checked by preflight().
   const uploadDir = path.join(config.dataDir, 'uploads');
-  await mkdir(uploadDir, { recursive: true });
   const app = createApi({
     registry,
     logs,
@@ -296,8 +302,13 @@ async function startApi(config: ServerConfig, deps: ApiDeps): Promise<string> {
     version: VERSION,
   });
   deps.closers.push(() => app.close());
-  const address = await app.listen({ host: config.listen.host, port: config.listen.port });
-  return address;
+  // The address was held since start-up; it is free again for the moment between these two.
+  await deps.reservation.release();
+  try {
+    return await app.listen({ host: config.listen.host, port: config.listen.port });
+  } catch (err) {
+    throw listenError(config, err);
+  }
 }
 
 /** BotService's view when it runs here; otherwise a live ping of the shared stores. */

@@ -27,6 +27,14 @@ export function openStore(url: string): DesiredStateStore {
   }
 }
 
+/**
+ * The file of a `sqlite:` store URL (`:memory:` for the in-memory database); undefined for
+ * other stores. Throws ValidationError (field `store`) for a malformed SQLite URL.
+ */
+export function sqliteFile(url: string): string | undefined {
+  return /^sqlite:/i.test(url) ? sqlitePath(url) : undefined;
+}
+
 function sqlitePath(url: string): string {
   let file = url.slice('sqlite:'.length);
   if (file.startsWith('//')) {
