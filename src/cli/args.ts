@@ -2,7 +2,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { BOT_ID_PATTERN, ENV_NAME_PATTERN } from '../domain/bot.js';
+import { BOT_ID_PATTERN, CONFIG_DEPTH_MESSAGE, ENV_NAME_PATTERN, LIMITS, nestedDeeperThan } from '../domain/bot.js';
 import { errorMessage } from '../domain/errors.js';
 import { DURATION_FORMS, parseDurationMs } from '../config/duration.js';
 import { usageError } from './errors.js';
@@ -50,11 +50,21 @@ export function parseConfigOption(value: string, readFile: (file: string) => str
     try {
       parsed = /\.ya?ml$/i.test(text) ? parseYaml(content) : JSON.parse(content);
     } catch (err) {
+      // The YAML parser recurses: thousands of levels overflow its stack (it wraps the RangeError).
+      if (err instanceof RangeError || /Maximum call stack size exceeded/.test(errorMessage(err))) {
+        throw usageError(`--config: ${text} ${CONFIG_DEPTH_MESSAGE}`);
+      }
       throw usageError(`--config: ${text} is not valid ${/\.ya?ml$/i.test(text) ? 'YAML' : 'JSON'} (${errorMessage(err).split('\n')[0]})`);
     }
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw usageError('--config: must be a JSON object, e.g. \'{"symbol": "BTC-USD"}\'');
+  }
+  // The server's limits (src/domain/bot.ts), checked here so nothing is uploaded in vain;
+  // the depth first, since measuring the size serializes, which recurses.
+  if (nestedDeeperThan(parsed, LIMITS.configDepth)) throw usageError(`--config: ${CONFIG_DEPTH_MESSAGE}`);
+  if (Buffer.byteLength(JSON.stringify(parsed)) > LIMITS.configBytes) {
+    throw usageError(`--config: must be at most ${LIMITS.configBytes} bytes (${LIMITS.configBytes / 1024} KiB) as JSON`);
   }
   return parsed as Record<string, unknown>;
 }

@@ -41,6 +41,8 @@ export const RESERVED_ENV_NAMES = [
 
 export const LIMITS = {
   configBytes: 64 * 1024,
+  /** Levels of objects and arrays in `config`, the object itself being level 1. */
+  configDepth: 32,
   envEntries: 200,
   envValueBytes: 32 * 1024,
   nameChars: 200,
@@ -134,12 +136,40 @@ const runtime = z
     return canonical;
   });
 
+/**
+ * Whether `value` nests objects and arrays more than `limit` levels deep (a scalar is 0,
+ * `{}` and `[]` are 1). Walks without recursion and stops one level past the limit, so
+ * it is safe on any parsed JSON — unlike JSON.stringify, the spec hash and the stores,
+ * which recurse and overflow the stack a few thousand levels down.
+ */
+export function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const pending: [unknown, number][] = [[value, 0]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [node, above] = next;
+    if (node === null || typeof node !== 'object') continue;
+    const depth = above + 1;
+    if (depth > limit) return true;
+    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+      if (child !== null && typeof child === 'object') pending.push([child, depth]);
+    }
+  }
+  return false;
+}
+
+export const CONFIG_DEPTH_MESSAGE = `must not nest objects and arrays more than ${LIMITS.configDepth} levels deep (the config object itself is level 1)`;
+
 const configObject = z
   .record(z.string(), z.unknown(), { error: 'must be a JSON object (not an array, string or null)' })
-  .refine(
-    (c) => Buffer.byteLength(JSON.stringify(c)) <= LIMITS.configBytes,
-    `must be at most ${LIMITS.configBytes} bytes as JSON`,
-  );
+  .superRefine((c, ctx) => {
+    // The depth first: the size check serializes, which recurses.
+    if (nestedDeeperThan(c, LIMITS.configDepth)) {
+      ctx.addIssue({ code: 'custom', message: CONFIG_DEPTH_MESSAGE });
+      return;
+    }
+    if (Buffer.byteLength(JSON.stringify(c)) > LIMITS.configBytes) {
+      ctx.addIssue({ code: 'custom', message: `must be at most ${LIMITS.configBytes} bytes as JSON` });
+    }
+  });
 
 const envMap = z
   .record(z.string(), z.string({ error: 'must be a string' }), { error: 'must be an object of string values' })
