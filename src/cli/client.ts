@@ -1,9 +1,10 @@
 /**
  * The CLI's HTTP client for the Berth API (docs/api.md). Every failure becomes a CliError
- * with one clear line: the server's error message and field issues, or how to start the
- * server when nothing answers.
+ * with one clear line: the server's error message and field issues, how to start the
+ * server when nothing answers, or that what answers is not a Berth API (not HTTP, not JSON,
+ * an answer broken off, or one without the fields every Berth answer to it has).
  */
-import type { FieldIssue } from '../domain/errors.js';
+import { errorMessage, type FieldIssue } from '../domain/errors.js';
 import { CliError } from './errors.js';
 
 export const DEFAULT_API_URL = 'http://127.0.0.1:7070';
@@ -26,6 +27,8 @@ export interface RequestOptions {
   /** Statuses returned as `null` instead of thrown (e.g. 404 for "does it exist?"). */
   readonly allow?: readonly number[];
   readonly timeoutMs?: number;
+  /** Top-level fields a Berth answer (2xx) to this request always has, e.g. `['bots']`. */
+  readonly expect?: readonly string[];
 }
 
 export interface ApiResponse<T> {
@@ -47,6 +50,7 @@ export class ApiClient {
   }
 
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
+    const what = `${method} ${path}`;
     const url = new URL(this.baseUrl + path);
     for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
@@ -54,23 +58,39 @@ export class ApiClient {
     let body: string | Buffer | undefined;
     if (options.json !== undefined) {
       headers['content-type'] = 'application/json';
-      body = JSON.stringify(options.json);
+      try {
+        body = JSON.stringify(options.json);
+      } catch (err) {
+        // JSON.stringify recurses: a value nested thousands of levels deep overflows the stack.
+        throw new CliError(`${what}: the request cannot be encoded as JSON (${errorMessage(err)})`, { cause: err });
+      }
     } else if (options.body) {
       headers['content-type'] = options.contentType ?? 'application/octet-stream';
       body = options.body;
     }
-    const timeout = AbortSignal.timeout(options.timeoutMs ?? this.timeoutMs);
-    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
-    let response: Response;
+    const deadline = startDeadline(options.timeoutMs ?? this.timeoutMs);
+    const signal = options.signal ? AbortSignal.any([options.signal, deadline.signal]) : deadline.signal;
     try {
-      response = await this.fetchImpl(url, { method, headers, body, signal });
-    } catch (err) {
-      throw this.transportError(err, method, path, timeout.aborted);
+      let response: Response;
+      try {
+        response = await this.fetchImpl(url, { method, headers, body, signal });
+      } catch (err) {
+        throw this.transportError(err, method, path, deadline.expired());
+      }
+      let text: string;
+      try {
+        text = await response.text();
+      } catch (err) {
+        throw this.bodyError(err, what, deadline.expired());
+      }
+      const contentType = response.headers.get('content-type');
+      if (response.ok) return { status: response.status, body: this.berthBody(text, contentType, response.status, what, options.expect) as T };
+      const parsed = parseBody(text, contentType);
+      if (options.allow?.includes(response.status)) return { status: response.status, body: parsed as T };
+      throw apiError(response.status, parsed, what);
+    } finally {
+      deadline.clear();
     }
-    const text = await response.text();
-    const parsed = parseBody(text, response.headers.get('content-type'));
-    if (response.ok || options.allow?.includes(response.status)) return { status: response.status, body: parsed as T };
-    throw apiError(response.status, parsed, `${method} ${path}`);
   }
 
   /**
@@ -90,8 +110,18 @@ export class ApiClient {
       throw this.transportError(err, 'GET', path, false);
     }
     if (!response.ok || !response.body) {
-      const text = await response.text();
+      let text: string;
+      try {
+        text = await response.text();
+      } catch (err) {
+        throw this.bodyError(err, `GET ${path}`, false);
+      }
       throw apiError(response.status, parseBody(text, response.headers.get('content-type')), `GET ${path}`);
+    }
+    const contentType = response.headers.get('content-type');
+    if (!contentType?.includes('json')) {
+      await response.body.cancel().catch(() => undefined);
+      throw this.notBerth(`GET ${path}`, `HTTP ${response.status} with ${contentType ? contentType.split(';')[0] : 'no content type'}, not NDJSON`);
     }
     const decoder = new TextDecoder();
     let buffered = '';
@@ -107,7 +137,7 @@ export class ApiClient {
       }
     } catch (err) {
       if (signal.aborted) return;
-      throw this.transportError(err, 'GET', path, false);
+      throw this.bodyError(err, `GET ${path}`, false);
     }
     if (buffered.trim()) yield buffered.trim();
   }
@@ -116,10 +146,59 @@ export class ApiClient {
     return (await this.request<T>('GET', path, options)).body;
   }
 
+  /**
+   * A 2xx answer as a Berth API gives it: a JSON object with the expected fields. Anything
+   * else (an HTML page, a proxy's text, `[]`) means `--api` points at something else.
+   */
+  private berthBody(text: string, contentType: string | null, status: number, what: string, expect: readonly string[] = []): Record<string, unknown> {
+    const type = contentType ? contentType.split(';')[0]!.trim() : 'no content type';
+    if (!contentType?.includes('json')) throw this.notBerth(what, `HTTP ${status} with ${text === '' ? 'an empty body' : type}, not JSON`);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw this.notBerth(what, `HTTP ${status} with a body that is not valid JSON`);
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw this.notBerth(what, `HTTP ${status} with JSON that is not an object`);
+    }
+    const missing = expect.filter((key) => !(key in parsed));
+    if (missing.length > 0) {
+      throw this.notBerth(what, `HTTP ${status} without ${missing.map((k) => `"${k}"`).join(', ')}`);
+    }
+    return parsed as Record<string, unknown>;
+  }
+
+  private notBerth(what: string, detail: string): CliError {
+    return new CliError(
+      `the server at ${this.baseUrl} did not answer like a Berth API (${what}: ${detail}). ` +
+        'Point the CLI at a Berth server with --api <url> or BERTH_API.',
+    );
+  }
+
+  /** The answer's body could not be read to its end. */
+  private bodyError(err: unknown, what: string, timedOut: boolean): CliError {
+    if (timedOut) return new CliError(`the Berth server at ${this.baseUrl} did not finish its answer to ${what} in time`, { cause: err });
+    if ((err as Error)?.name === 'AbortError') return new CliError('cancelled', { cause: err, exitCode: 130 });
+    return new CliError(
+      `the server at ${this.baseUrl} broke off its answer to ${what} (${innermostMessage(err)}): ` +
+        'it may have stopped, or it is not a Berth API (see --api / BERTH_API).',
+      { cause: err },
+    );
+  }
+
   private transportError(err: unknown, method: string, path: string, timedOut: boolean): CliError {
     if (timedOut) return new CliError(`the Berth server at ${this.baseUrl} did not answer ${method} ${path} in time`, { cause: err });
     if ((err as Error).name === 'AbortError') return new CliError('cancelled', { cause: err, exitCode: 130 });
     const code = causeCode(err);
+    // llhttp's codes: what answered does not speak HTTP (an SSH, database or message-bus port).
+    if (code?.startsWith('HPE_')) {
+      return new CliError(
+        `the server at ${this.baseUrl} did not answer like a Berth API (${method} ${path}: not HTTP — ${innermostMessage(err)}). ` +
+          'Point the CLI at a Berth server with --api <url> or BERTH_API.',
+        { cause: err },
+      );
+    }
     if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') {
       return new CliError(
         `no Berth server is answering at ${this.baseUrl} (${code}). Start one with \`berth serve\` (or \`npm run demo\`), ` +
@@ -127,8 +206,27 @@ export class ApiClient {
         { cause: err },
       );
     }
-    return new CliError(`cannot reach the Berth server at ${this.baseUrl}: ${(err as Error).message}`, { cause: err });
+    return new CliError(`cannot reach the Berth server at ${this.baseUrl}: ${innermostMessage(err)}`, { cause: err });
   }
+}
+
+/**
+ * The request's time limit. A timer of its own rather than `AbortSignal.timeout()`, whose
+ * timer does not keep the process alive: when a broken server leaves nothing else pending,
+ * Node would exit silently (code 13, "unsettled top-level await") instead of reporting it.
+ */
+function startDeadline(ms: number): { signal: AbortSignal; expired(): boolean; clear(): void } {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError')), ms);
+  return { signal: controller.signal, expired: () => controller.signal.aborted, clear: () => clearTimeout(timer) };
+}
+
+/** `fetch failed` says nothing; its cause (`other side closed`, a parse error) does. */
+function innermostMessage(err: unknown): string {
+  let e: unknown = err;
+  for (let depth = 0; depth < 5 && (e as { cause?: unknown })?.cause instanceof Error; depth++) e = (e as { cause: unknown }).cause;
+  const message = errorMessage(e);
+  return message === 'terminated' ? 'the connection was closed before the answer was complete' : message;
 }
 
 function causeCode(err: unknown): string | undefined {
@@ -165,7 +263,7 @@ export function apiError(status: number, body: unknown, what: string): CliError 
       : typeof obj.error === 'string'
         ? obj.error
         : typeof body === 'string' && body.trim()
-          ? body.trim().split('\n')[0]!
+          ? textMessage(status, body)
           : `HTTP ${status}`;
   const rawIssues = Array.isArray(inner.issues) ? inner.issues : Array.isArray(obj.issues) ? obj.issues : [];
   const issues: FieldIssue[] = rawIssues
@@ -173,4 +271,12 @@ export function apiError(status: number, body: unknown, what: string): CliError 
     .map((i) => ({ field: String(i.field ?? i.path ?? ''), message: String(i.message ?? '') }));
   const hint = status === 401 || status === 403 ? ' (set BERTH_API_TOKEN or --token to the server\'s API token)' : '';
   return new CliError(`${what} failed: ${message}${hint}`, { issues, exitCode: 1 });
+}
+
+/** A text error body's first line; for an HTML page (a web server or proxy, not Berth) its title. */
+function textMessage(status: number, body: string): string {
+  const text = body.trim();
+  if (!text.startsWith('<')) return text.split('\n')[0]!;
+  const title = /<title[^>]*>([^<]*)<\/title>/i.exec(text)?.[1]?.trim();
+  return `HTTP ${status} with an HTML page${title ? ` ("${title.slice(0, 80)}")` : ''}, not a Berth API answer`;
 }

@@ -23,6 +23,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // The event loop ran dry while the command still waits: a promise nothing will ever
+  // settle (say, a connection dropped without an error). Node would exit 13 without a word.
+  const onIdle = () => {
+    process.stderr.write('berth: the command stopped with nothing left to wait for (a connection closed without an answer?); please report this\n');
+    process.exit(1);
+  };
+  process.on('beforeExit', onIdle);
   const ctx: CliContext = {
     io: { out: (t) => void process.stdout.write(t), err: (t) => void process.stderr.write(t) },
     env: process.env,
@@ -45,6 +52,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('beforeExit', onIdle);
   }
 }
 

@@ -13,14 +13,14 @@ export interface JsonFlag {
 }
 
 export async function listBots(ctx: CliContext, client: ApiClient, flags: JsonFlag): Promise<BotView[]> {
-  const { bots } = await client.get<{ bots: BotView[] }>('/v1/bots', { signal: ctx.signal });
+  const { bots } = await client.get<{ bots: BotView[] }>('/v1/bots', { signal: ctx.signal, expect: ['bots'] });
   if (flags.json) printJson(ctx, bots);
   else ctx.io.out(botsTable(bots, ctx.now()));
   return bots;
 }
 
 export async function inspectBot(ctx: CliContext, client: ApiClient, id: string, flags: JsonFlag): Promise<void> {
-  const view = await client.get<BotView>(botPath(id), { signal: ctx.signal });
+  const view = await client.get<BotView>(botPath(id), { signal: ctx.signal, expect: ['bot'] });
   if (flags.json) printJson(ctx, view);
   else ctx.io.out(inspectText(view, ctx.now()));
 }
@@ -49,7 +49,7 @@ export async function showLogs(ctx: CliContext, client: ApiClient, id: string, f
   };
   const print = (entry: LogEntry) => ctx.io.out(flags.json ? `${JSON.stringify(entry)}\n` : `${logLine(entry)}\n`);
   if (!flags.follow) {
-    const { entries } = await client.get<{ entries: LogEntry[] }>(botPath(id, '/logs'), { query, signal: ctx.signal });
+    const { entries } = await client.get<{ entries: LogEntry[] }>(botPath(id, '/logs'), { query, signal: ctx.signal, expect: ['entries'] });
     entries.forEach(print);
     return;
   }
@@ -67,7 +67,8 @@ async function followLogs(
   const tail = query.tail ?? (query.since === undefined ? 20 : undefined);
   for await (const line of client.lines(botPath(id, '/logs'), { ...query, tail, follow: 1 }, ctx.signal)) {
     try {
-      print(JSON.parse(line) as LogEntry);
+      const entry = JSON.parse(line) as LogEntry;
+      if (typeof entry?.line === 'string') print(entry);
     } catch {
       // A line that is not JSON cannot come from the server's writer; skip it rather than stop following.
     }

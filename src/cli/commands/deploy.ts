@@ -119,11 +119,12 @@ export async function deploy(
     query: { format: archive.format },
     signal: ctx.signal,
     timeoutMs: 300_000,
+    expect: ['code'],
   });
-  const current = await client.request<BotView>('GET', botPath(id), { allow: [404], signal: ctx.signal });
+  const current = await client.request<BotView>('GET', botPath(id), { allow: [404], signal: ctx.signal, expect: ['bot'] });
   const existing = current.status === 404 ? undefined : current.body.bot;
   const body = deployRequest(id, upload.body.code, flags, existing, () => readConfig ?? {});
-  const { body: result } = await client.request<{ bot: Bot; op: DeployOutcome['op'] }>('PUT', botPath(id), { json: body, signal: ctx.signal });
+  const { body: result } = await client.request<{ bot: Bot; op: DeployOutcome['op'] }>('PUT', botPath(id), { json: body, signal: ctx.signal, expect: ['bot', 'op'] });
   const outcome: DeployOutcome = { id, op: result.op, bot: result.bot, code: upload.body.code };
   if (flags.json) printJson(ctx, outcome);
   else ctx.io.out(deployMessage(outcome, source));

@@ -28,7 +28,7 @@ export function runNowMessage(run: Run): string {
 
 export async function listRuns(ctx: CliContext, client: ApiClient, id: string, flags: JsonFlag & { limit?: string }): Promise<Run[]> {
   const limit = flags.limit === undefined ? undefined : parsePositiveInt('--limit', flags.limit, 500);
-  const { runs } = await client.get<{ runs: Run[] }>(botPath(id, '/runs'), { query: { limit }, signal: ctx.signal });
+  const { runs } = await client.get<{ runs: Run[] }>(botPath(id, '/runs'), { query: { limit }, signal: ctx.signal, expect: ['runs'] });
   if (flags.json) printJson(ctx, runs);
   else ctx.io.out(runsTable(id, runs));
   return runs;
