@@ -7,6 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openEventBus } from '../../src/adapters/events/open.js';
@@ -76,6 +77,15 @@ describe.skipIf(skip !== undefined)(`NATS event bus${skip ? ` (skipped: ${skip})
   });
 });
 
+/** True when every thread of the process is stopped (state T in /proc/<pid>/task/<tid>/stat). */
+function allThreadsStopped(pid: number): boolean {
+  return readdirSync(`/proc/${pid}/task`).every((tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'T' || state === 't';
+  });
+}
+
 describe.skipIf(skip !== undefined)(`NATS event bus across a server restart${skip ? ` (skipped: ${skip})` : ''}`, { timeout: 60_000 }, () => {
   // Its own server: stopping the shared one would disturb the contract tests above.
   let own: NatsServer;
@@ -131,6 +141,8 @@ describe.skipIf(skip !== undefined)(`NATS event bus across a server restart${ski
       const pid = own.pid()!;
       process.kill(pid, 'SIGSTOP');
       try {
+        // The signal is asynchronous: publish only once every thread of the server has stopped.
+        await waitFor('nats-server stopped', () => allThreadsStopped(pid), { intervalMs: 5 });
         await expect(bus.publish('stall.x', { n: 1 })).rejects.toThrow(/did not confirm the message within 500 ms/);
       } finally {
         process.kill(pid, 'SIGCONT');
