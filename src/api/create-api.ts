@@ -139,6 +139,9 @@ function isPackageUrl(url: string): boolean {
 function useLenientJsonParser(app: FastifyInstance, limit: number): void {
   const strict = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
+  // fastify also parses text/plain by default: a text body would pass as a "string spec" (400)
+  // instead of the 415 that names what is accepted.
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: limit }, (request, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') {

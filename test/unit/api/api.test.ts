@@ -202,6 +202,9 @@ describe('invalid requests: 4xx naming the field, nothing written', () => {
     const zipAsSpec = await h.app.inject({ method: 'PUT', url: `/v1/bots/${ID}`, headers: { 'content-type': 'application/zip' }, payload: Buffer.from('PK') });
     expect(zipAsSpec.statusCode).toBe(415);
     expect(zipAsSpec.json().error.message).toContain('application/json');
+    const textAsSpec = await h.app.inject({ method: 'PUT', url: `/v1/bots/${ID}`, headers: { 'content-type': 'text/plain' }, payload: '{"runtime":"python"}' });
+    expect(textAsSpec.statusCode).toBe(415);
+    expect(textAsSpec.json().error.message).toContain('application/json');
   });
 
   it('a hostile package is 422 naming the entry, nothing stored', async () => {
