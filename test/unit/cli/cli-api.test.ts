@@ -14,6 +14,7 @@ import type { CliContext } from '../../../src/cli/context.js';
 import { archiveTools } from '../../../src/cli/package-tools.js';
 import { buildProgram } from '../../../src/cli/program.js';
 import { reportError } from '../../../src/cli/report.js';
+import { runCli, type CliRun } from './support/run-cli.js';
 import { silentAnnounce, startServer, type RunningServer } from '../../../src/server/index.js';
 
 const examples = fileURLToPath(new URL('../../../examples/', import.meta.url));
@@ -31,31 +32,9 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Run {
-  readonly code: number;
-  readonly out: string;
-  readonly err: string;
-}
+type Run = CliRun;
 
-async function berth(...args: string[]): Promise<Run> {
-  let out = '';
-  let err = '';
-  const ctx: CliContext = {
-    io: { out: (t) => void (out += t), err: (t) => void (err += t) },
-    env: { BERTH_API: server.url },
-    cwd: dir,
-    now: () => new Date(),
-    signal: new AbortController().signal,
-  };
-  const program = buildProgram(ctx, { tools: archiveTools });
-  let code = 0;
-  try {
-    await program.parseAsync(args, { from: 'user' });
-  } catch (e) {
-    code = reportError(e, ctx.io.err);
-  }
-  return { code, out, err };
-}
+const berth = (...args: string[]): Promise<Run> => runCli(server.url, dir, args);
 
 describe('berth CLI over the API', () => {
   it('deploys a directory: id from the directory name, runtime and entrypoint from its files', async () => {

@@ -14,10 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { CliContext } from '../../../src/cli/context.js';
-import { archiveTools } from '../../../src/cli/package-tools.js';
-import { buildProgram } from '../../../src/cli/program.js';
-import { reportError } from '../../../src/cli/report.js';
+import { runCli, type CliRun } from './support/run-cli.js';
 
 const examples = fileURLToPath(new URL('../../../examples/', import.meta.url));
 const CLIENT = fileURLToPath(new URL('../../../src/cli/client.ts', import.meta.url));
@@ -76,31 +73,9 @@ function tcpServer(handle: (socket: Socket) => void): Promise<string> {
   );
 }
 
-interface Run {
-  readonly code: number;
-  readonly out: string;
-  readonly err: string;
-}
+type Run = CliRun;
 
-async function berth(api: string, ...args: string[]): Promise<Run> {
-  let out = '';
-  let err = '';
-  const ctx: CliContext = {
-    io: { out: (t) => void (out += t), err: (t) => void (err += t) },
-    env: { BERTH_API: api },
-    cwd: dir,
-    now: () => new Date(),
-    signal: new AbortController().signal,
-  };
-  const program = buildProgram(ctx, { tools: archiveTools });
-  let code = 0;
-  try {
-    await program.parseAsync(args, { from: 'user' });
-  } catch (e) {
-    code = reportError(e, ctx.io.err);
-  }
-  return { code, out, err };
-}
+const berth = (api: string, ...args: string[]): Promise<Run> => runCli(api, dir, args);
 
 function expectOneClearLine(run: Run, pattern: RegExp): void {
   expect(run.code).not.toBe(0);
