@@ -77,16 +77,15 @@ function classify(entry: yauzl.Entry, name: string): Pick<RawEntry, 'type' | 'la
 }
 
 /** Reads a symlink's target (its data) with a small cap. */
-async function readLinkTarget(stream: Readable, name: string): Promise<string> {
+async function readLinkTarget(body: AsyncIterator<Buffer>, name: string): Promise<string> {
   const parts: Buffer[] = [];
   let size = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    size += chunk.length;
+  for (let r = await body.next(); !r.done; r = await body.next()) {
+    size += r.value.length;
     if (size > SYMLINK_TARGET_MAX_BYTES) {
-      stream.destroy();
       throw new PackageRejectedError(`symlink target is longer than ${SYMLINK_TARGET_MAX_BYTES} bytes`, name);
     }
-    parts.push(chunk);
+    parts.push(r.value);
   }
   return Buffer.concat(parts).toString('utf8');
 }
@@ -115,15 +114,13 @@ export async function* readZip(file: string, limits: PackageLimits): AsyncGenera
         throw new PackageRejectedError(`the entry declares ${formatBytes(entry.uncompressedSize)}, more than the ${formatBytes(limits.maxBytes)} allowed`, name);
       }
       const stream = await openEntryStream(zip, entry, name);
-      if (kind.type === 'symlink') {
-        const linkTarget = await readLinkTarget(stream, name).catch((err: unknown) => {
-          throw err instanceof PackageRejectedError ? err : corrupt(errorMessage(err), name, err);
-        });
-        yield { entry: { ...base, linkTarget }, body: emptyIterator() };
-        continue;
-      }
       try {
-        yield { entry: base, body: guardedIterator(stream, name) };
+        const body = guardedIterator(stream, name);
+        if (kind.type === 'symlink') {
+          yield { entry: { ...base, linkTarget: await readLinkTarget(body, name) }, body: emptyIterator() };
+        } else {
+          yield { entry: base, body };
+        }
       } finally {
         stream.destroy();
       }
@@ -133,15 +130,28 @@ export async function* readZip(file: string, limits: PackageLimits): AsyncGenera
   }
 }
 
-/** Maps inflate and size-check failures to a rejection that names the entry. */
+/**
+ * The entry's data, with inflate and size-check failures mapped to a rejection that names
+ * the entry. The error listener goes on before anything reads: yauzl inflates into the
+ * stream as soon as it opens, and its size check fails on the first 16 KiB of a bomb whose
+ * header lies, while the walker's visitor may still be creating the destination file. An
+ * 'error' with no listener is an uncaught exception: it would take the whole server down.
+ */
 function guardedIterator(stream: Readable, name: string): AsyncIterator<Buffer> {
+  let failure: unknown;
+  stream.on('error', (err: unknown) => {
+    failure ??= err;
+  });
   const it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const rejection = (err: unknown): PackageRejectedError =>
+    err instanceof PackageRejectedError ? err : corrupt(errorMessage(err), name, err);
   return {
     next: async () => {
+      if (failure !== undefined) throw rejection(failure);
       try {
         return await it.next();
       } catch (err) {
-        throw err instanceof PackageRejectedError ? err : corrupt(errorMessage(err), name, err);
+        throw rejection(failure ?? err);
       }
     },
   };

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { extractPackage, inspectPackage } from '../../../src/archive/index.js';
+import { readZip } from '../../../src/archive/zip-reader.js';
 import { PackageRejectedError } from '../../../src/domain/errors.js';
 import { deflatedZeros, writeTarGz, writeZip, type TarItem, type ZipItem } from './archive-builders.js';
 
@@ -187,6 +188,21 @@ describe('zip-only hostile entries', () => {
     const file = await zip([{ name: 'liar.bin', deflated, declaredSize: 1000 }]);
     await expectRejected(file, /corrupt|more than/, 'liar.bin');
   }, 60_000);
+
+  it('a lying bomb read late is a rejection of its entry, not an uncaught error (the consumer may be slow to read)', async () => {
+    const deflated = await deflatedZeros(4 * 1024 * 1024);
+    const file = await zip([{ name: 'liar.bin', deflated, declaredSize: 1000 }]);
+    const items = readZip(file, { maxBytes: 64 * 1024 * 1024, maxFiles: 10 });
+    const first = await items.next();
+    expect(first.done).toBe(false);
+    // What a visitor busy creating the destination file looks like to yauzl, which inflates
+    // meanwhile: its size check fails before anyone reads. Without a listener from the
+    // start that error was uncaught (vitest fails the run on it).
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const body = (first.value as { body: AsyncIterator<Buffer> }).body;
+    await expect(body.next()).rejects.toBeInstanceOf(PackageRejectedError);
+    await items.return(undefined);
+  });
 
   it('refuses a lying bomb against the byte cap even when each header is small', async () => {
     const deflated = await deflatedZeros(8 * 1024 * 1024);
