@@ -21,7 +21,13 @@ export function observeRoutes(app: FastifyInstance, ctx: RouteContext): void {
     const options = { ...(tail !== undefined ? { tail } : {}), ...(since ? { since } : {}), ...(runId ? { runId } : {}) };
     const signal = requestSignal(request, reply);
     await assertBotOrData(ctx, id, () => ctx.logs.exists(id, signal), signal);
-    if (!follow) return { botId: id, entries: await ctx.logs.read(id, options, signal) };
+    if (!follow) {
+      const entries = await ctx.logs.read(id, options, signal);
+      // Nothing for a run id is either a mistyped id (a 404 says so) or a run that printed nothing.
+      // A follow may name a run whose record is still being written, so it waits instead.
+      if (runId && entries.length === 0) await ctx.runs.get(id, runId, signal);
+      return { botId: id, entries };
+    }
     if (request.method === 'HEAD') return reply.type(NDJSON).send();
 
     reply.hijack();

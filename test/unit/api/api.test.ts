@@ -318,6 +318,15 @@ describe('logs and state', () => {
     expect((await h.app.inject({ method: 'GET', url: '/v1/bots/ghost/logs' })).statusCode).toBe(404);
   });
 
+  it('an unknown run id is a 404 naming the run, not an empty answer', async () => {
+    const { code } = await uploadPackage();
+    await put(ID, { code });
+    await writeLogs(ID);
+    const res = await h.app.inject({ method: 'GET', url: `/v1/bots/${ID}/logs?runId=20250101T000000Z-nope` });
+    expect(res.statusCode).toBe(404);
+    expect(res.json().error.message).toContain('has no run "20250101T000000Z-nope"');
+  });
+
   it('reads the persisted state.json', async () => {
     const { code } = await uploadPackage();
     await put(ID, { code });
