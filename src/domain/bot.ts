@@ -195,12 +195,26 @@ const envMap = z
     }
   });
 
+/**
+ * A number in [min, max] whose every failure states the range: a schema-level `error` in
+ * zod 4 also answers the checks that have no message of their own, so a memoryMb of 1 was
+ * "must be a number".
+ */
+function boundedNumber(min: number, max: number, opts: { whole?: boolean; unit?: string } = {}): z.ZodNumber {
+  const unit = opts.unit ? ` ${opts.unit}` : '';
+  const range = `${opts.whole ? 'a whole number' : 'a number'} from ${min} to ${max}${unit}`;
+  const n = z.number({ error: `must be ${range}` });
+  return (opts.whole ? n.int(`must be ${range}`) : n)
+    .min(min, `must be at least ${min}${unit} (allowed: ${min} to ${max})`)
+    .max(max, `must be at most ${max}${unit} (allowed: ${min} to ${max})`);
+}
+
 const resources = z
   .object(
     {
-      memoryMb: z.number({ error: 'must be a number' }).int('must be a whole number').min(32).max(262144).default(DEFAULT_RESOURCES.memoryMb),
-      cpus: z.number({ error: 'must be a number' }).min(0.05).max(256).default(DEFAULT_RESOURCES.cpus),
-      pids: z.number({ error: 'must be a number' }).int('must be a whole number').min(16).max(65536).default(DEFAULT_RESOURCES.pids),
+      memoryMb: boundedNumber(32, 262144, { whole: true, unit: 'MiB' }).default(DEFAULT_RESOURCES.memoryMb),
+      cpus: boundedNumber(0.05, 256).default(DEFAULT_RESOURCES.cpus),
+      pids: boundedNumber(16, 65536, { whole: true }).default(DEFAULT_RESOURCES.pids),
     },
     { error: 'must be an object' },
   )
@@ -213,7 +227,7 @@ const scheduleSchema = z
       timezone: z.string({ error: 'must be a string' }).default('UTC'),
       overlap: z.enum(['skip', 'allow', 'replace'], { error: 'must be one of skip, allow, replace' }).default('skip'),
       catchUp: z.enum(['none', 'latest'], { error: 'must be one of none, latest' }).default('none'),
-      maxRuntimeSeconds: z.number({ error: 'must be a number' }).int('must be a whole number').min(1).max(30 * 24 * 3600).optional(),
+      maxRuntimeSeconds: boundedNumber(1, 30 * 24 * 3600, { whole: true }).optional(),
     },
     { error: 'must be an object' },
   )
@@ -222,11 +236,11 @@ const scheduleSchema = z
 const codeRef = z
   .object(
     {
-      key: z.string({ error: 'must be a string' }).min(1),
+      key: z.string({ error: 'must be a string' }).min(1, 'must not be empty'),
       sha256: z.string({ error: 'must be a string' }).regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex characters'),
-      size: z.number({ error: 'must be a number' }).int().min(1),
+      size: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1'),
       format: z.enum(['zip', 'tar.gz'], { error: 'must be zip or tar.gz' }),
-      version: z.string({ error: 'must be a string' }).min(1).max(100),
+      version: z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(100, 'must be at most 100 characters'),
     },
     { error: 'must be an object' },
   )

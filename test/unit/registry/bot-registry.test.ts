@@ -187,6 +187,24 @@ describe('applySpec', () => {
     expect(h.changed).toEqual([]);
   });
 
+  it('an out-of-range resource or time-out says the allowed range, not "must be a number"', async () => {
+    const id = uniqueId();
+    const code = await upload(id);
+    const err = await h.registry.applySpec({ id, code, resources: { memoryMb: 1, cpus: 1000, pids: 2.5 } }).catch((e: unknown) => e);
+    const byField = Object.fromEntries(validationIssues(err).map((i) => [i.field, i.message]));
+    expect(byField).toEqual({
+      'resources.memoryMb': 'must be at least 32 MiB (allowed: 32 to 262144)',
+      'resources.cpus': 'must be at most 256 (allowed: 0.05 to 256)',
+      'resources.pids': 'must be a whole number from 16 to 65536',
+    });
+    const typed = await h.registry.applySpec({ id, code, resources: { memoryMb: 'lots' } }).catch((e: unknown) => e);
+    expect(validationIssues(typed)[0]?.message).toBe('must be a whole number from 32 to 262144 MiB');
+    const timeout = await h.registry
+      .applySpec({ id, code, kind: 'scheduled', schedule: { cron: '* * * * *', maxRuntimeSeconds: 0 } })
+      .catch((e: unknown) => e);
+    expect(validationIssues(timeout)[0]).toEqual({ field: 'schedule.maxRuntimeSeconds', message: 'must be at least 1 (allowed: 1 to 2592000)' });
+  });
+
   it('an unknown runtime from bot-config.yaml says where the value came from', async () => {
     const id = uniqueId();
     const code = await upload(id, [
