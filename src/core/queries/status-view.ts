@@ -6,7 +6,7 @@
 import type { Bot } from '../../domain/bot.js';
 import { NotFoundError } from '../../domain/errors.js';
 import type { LogEntry } from '../../domain/logs.js';
-import type { Run } from '../../domain/run.js';
+import { MAX_RUN_PAGE, type Run } from '../../domain/run.js';
 import type { BotStatus, Phase } from '../../domain/status.js';
 import type { DesiredStateStore } from '../../ports/store.js';
 import type { LogReader } from './log-reader.js';
@@ -81,8 +81,20 @@ export class StatusView {
   private async scheduledView(bot: Bot, status: BotStatus | null, signal?: AbortSignal): Promise<BotView> {
     const [state, runs] = await Promise.all([this.store.getSchedule(bot.id, signal), this.store.listRuns(bot.id, 1, signal)]);
     const lastRun = runs[0] ?? null;
-    const display: DisplayState = !bot.enabled ? 'disabled' : lastRun?.status === 'running' ? 'running' : 'scheduled';
+    const display: DisplayState = !bot.enabled ? 'disabled' : (await this.aRunIsGoing(bot.id, lastRun, signal)) ? 'running' : 'scheduled';
     return { bot, status, state: display, schedule: { nextRunAt: bot.enabled ? (state?.nextRunAt ?? null) : null, lastRun } };
+  }
+
+  /**
+   * Slots skipped because a run is still going (overlap: skip) are newer records than that
+   * run, so a skipped newest record means looking further back (one page: history is
+   * pruned to a few hundred); any other newest record answers by itself, and `ls` reads
+   * one record per bot.
+   */
+  private async aRunIsGoing(botId: string, newest: Run | null, signal?: AbortSignal): Promise<boolean> {
+    if (newest?.status !== 'skipped') return newest?.status === 'running';
+    const page = await this.store.listRuns(botId, MAX_RUN_PAGE, signal);
+    return page.some((run) => run.status === 'running');
   }
 }
 

@@ -198,6 +198,29 @@ describe('StatusView', () => {
     expect((await view.get('bad-bot')).recentLogs).toHaveLength(8);
   });
 
+  it('a scheduled bot shows running while a run goes on, even when newer slots were skipped for it', async () => {
+    const code = (await h.registry.uploadPackage('cron-bot', await writeTarGz(h.scratch('cron-bot.tar.gz'), PYTHON_BOT))).code;
+    await h.registry.applySpec({ id: 'cron-bot', code, kind: 'scheduled', schedule: { cron: '* * * * *' } });
+    const view = new StatusView({ store: h.store, logs: new LogReader({ objects: h.objects }) });
+    const run = (minute: number, status: 'running' | 'skipped' | 'succeeded') => ({
+      runId: `r${minute}`,
+      botId: 'cron-bot',
+      trigger: 'cron' as const,
+      scheduledFor: new Date(T0 + minute * 60_000).toISOString(),
+      createdAt: new Date(T0 + minute * 60_000).toISOString(),
+      status,
+    });
+    await h.store.createRun(run(0, 'succeeded'));
+    expect((await view.get('cron-bot')).state).toBe('scheduled');
+    await h.store.createRun(run(1, 'running'));
+    for (let m = 2; m < 6; m++) await h.store.createRun(run(m, 'skipped'));
+    const going = await view.get('cron-bot');
+    expect(going.state).toBe('running');
+    expect(going.schedule?.lastRun?.runId).toBe('r5');
+    await h.store.writeRun({ ...run(1, 'succeeded'), finishedAt: new Date(T0 + 330_000).toISOString() });
+    expect((await view.get('cron-bot')).state).toBe('scheduled');
+  });
+
   it('a disabled bot shows stopping while it still runs, then disabled', () => {
     const bot = { enabled: false } as Parameters<typeof displayState>[0];
     const status = (phase: 'running' | 'stopped') => ({ botId: 'x', phase, restartCount: 0, updatedAt: '' });
