@@ -5,11 +5,16 @@
  * Its name says so in every row that uses it.
  */
 import type { BotKind } from '../../src/domain/bot.js';
+import { DEFAULT_INSTANCE, containerNameFor } from '../../src/domain/container-name.js';
 import type { ActualContainer, ContainerRuntime, ContainerSpec, RuntimeEventStream } from '../../src/ports/runtime.js';
 
 export class MemoryRuntime implements ContainerRuntime {
   readonly name = 'memory (benchmark double)';
   readonly objectAccess = 'host' as const;
+
+  containerName(botId: string, runId?: string): string {
+    return containerNameFor(DEFAULT_INSTANCE, botId, runId);
+  }
   private readonly containers = new Map<string, ActualContainer>();
   private nextId = 1;
 

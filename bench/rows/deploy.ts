@@ -18,6 +18,7 @@ import { verdict, type Row } from '../lib/report.js';
 import { BERTH_BIN, deleteBot, deployPackage } from '../lib/serve.js';
 import { median, ms, ratio, round } from '../lib/stats.js';
 import { waitUntil, type DockerBench } from './context.js';
+import { containerNameFor } from '../../src/domain/container-name.js';
 
 const GOAL_RATIO = 1.5;
 
@@ -47,7 +48,7 @@ function lineAt(lines: readonly TimedLine[], pattern: RegExp): number | undefine
 
 async function oneDeploy(ctx: DockerBench, pkg: Buffer, label: string): Promise<DeployTiming> {
   const id = `bench-deploy-${ctx.tag}-${label}`;
-  const name = `berth-${id}`;
+  const name = containerNameFor(ctx.instance, id);
   const began = Date.now();
   const { uploadedAt } = await deployPackage(ctx.serve.url, id, pkg, { runtime: 'python3.11', entrypoint: 'main.py' });
   const putAt = Date.now();

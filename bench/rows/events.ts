@@ -23,6 +23,7 @@ import { verdict, type Row } from '../lib/report.js';
 import { BERTH_BIN, REPO_ROOT, api, deleteBot, deployPackage } from '../lib/serve.js';
 import { median, ms, percentile } from '../lib/stats.js';
 import { waitUntil, type DockerBench } from './context.js';
+import { containerNameFor } from '../../src/domain/container-name.js';
 
 export const EVENTS_ROW = {
   key: 'events',
@@ -104,7 +105,7 @@ async function startSplit(ctx: DockerBench): Promise<Setup> {
 }
 
 async function oneChange(ctx: DockerBench, setup: Setup, id: string): Promise<Sample> {
-  const name = `berth-${id}`;
+  const name = containerNameFor(setup.instance, id);
   const sentAt = Date.now();
   await api(setup.url, `/v1/bots/${id}/enable`, { method: 'POST' });
   const times = await waitUntil(`${name} started`, async () => {

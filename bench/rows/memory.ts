@@ -12,6 +12,7 @@ import { botStates, deployPackage } from '../lib/serve.js';
 import { max, median, mib, min } from '../lib/stats.js';
 import { containerTimes } from '../lib/docker.js';
 import { waitUntil, type DockerBench } from './context.js';
+import { containerNameFor } from '../../src/domain/container-name.js';
 
 const DAEMON_GOAL = 16 * 1024 * 1024;
 const SERVE_GOAL = 150 * 1024 * 1024;
@@ -66,7 +67,7 @@ function describeTree(table: readonly ProcEntry[], root: number): string {
 }
 
 async function daemonMemory(ctx: DockerBench, ids: readonly string[]): Promise<DaemonMemory> {
-  const initPids = await Promise.all(ids.map((id) => containerTimes(ctx.docker, `berth-${id}`).then((t) => t.pid)));
+  const initPids = await Promise.all(ids.map((id) => containerTimes(ctx.docker, containerNameFor(ctx.instance, id)).then((t) => t.pid)));
   const table = await processTable();
   const bytes: number[] = [];
   const commands = new Set<string>();

@@ -29,6 +29,7 @@ import { SqliteStore } from '../../src/adapters/store/sqlite/sqlite-store.js';
 import type { Cancel, Clock } from '../../src/core/clock.js';
 import { ScheduleService } from '../../src/core/schedule-service.js';
 import { parseBotSpec, type Bot } from '../../src/domain/bot.js';
+import { DEFAULT_INSTANCE, containerNameFor } from '../../src/domain/container-name.js';
 import { DAEMON_ENV } from '../../src/domain/daemon-contract.js';
 import { parseLogChunk } from '../../src/domain/logs.js';
 import { objectKeys } from '../../src/domain/object-keys.js';
@@ -246,6 +247,7 @@ function gcFunction(): () => void {
 const idleRuntime: ContainerRuntime = {
   name: 'idle',
   objectAccess: 'host',
+  containerName: (botId, runId) => containerNameFor(DEFAULT_INSTANCE, botId, runId),
   ping: async () => undefined,
   list: async () => [],
   start: async () => {

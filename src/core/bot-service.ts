@@ -368,6 +368,7 @@ export class BotService {
       now,
       policy: this.policy,
       restarts: this.restarts,
+      containerName: (id) => this.runtime.containerName(id),
     });
     const objectsOk = actions.some(needsObjectStore) ? await this.pingObjects() : true;
     await this.executeBot(botId, bot, actions, status ?? undefined, objectsOk);
@@ -396,7 +397,15 @@ export class BotService {
       const d = this.desiredOf(bot);
       if (d) desired.push(d);
     }
-    const actions = planLiveBots({ desired, actual, statuses: statusById, now, policy: this.policy, restarts: this.restarts });
+    const actions = planLiveBots({
+      desired,
+      actual,
+      statuses: statusById,
+      now,
+      policy: this.policy,
+      restarts: this.restarts,
+      containerName: (id) => this.runtime.containerName(id),
+    });
     const byBot = groupByBot(actions);
 
     // Bots without actions still need a status: disabled ones, and statuses of deleted bots.
@@ -544,6 +553,7 @@ export class BotService {
     const signal = this.abort.signal;
     const objectAccess = await this.objects.daemonAccess(bot.id, this.runtime.objectAccess);
     const spec = buildContainerSpec(bot, {
+      name: this.runtime.containerName(bot.id),
       image: this.image,
       specHash: hash,
       graceSeconds: this.graceSeconds,

@@ -41,20 +41,18 @@ export interface ContainerSpecContext {
   readonly networkMode: string;
   readonly objectAccess: DaemonObjectAccess;
   readonly daemon: DaemonSettings;
-  /** Scheduled runs only: makes the name `berth-<id>-<runId>` and the restart policy `no`. */
+  /** The runtime's name for this container (ContainerRuntime.containerName). */
+  readonly name: string;
+  /** Scheduled runs only: labels the run and makes the restart policy `no`. */
   readonly runId?: string;
   /** Scheduled runs started ahead of their slot: the daemon starts the bot at this instant. */
   readonly startAt?: Date;
 }
 
-export function containerName(botId: string, runId?: string): string {
-  return runId === undefined ? `berth-${botId}` : `berth-${botId}-${runId}`;
-}
-
 export function buildContainerSpec(bot: Bot, ctx: ContainerSpecContext): ContainerSpec {
   const live = bot.kind === 'live';
   return {
-    name: containerName(bot.id, ctx.runId),
+    name: ctx.name,
     botId: bot.id,
     kind: bot.kind,
     specHash: ctx.specHash,

@@ -6,6 +6,7 @@
  */
 import type { ActualContainer } from '../ports/runtime.js';
 import type { BotStatus } from '../domain/status.js';
+import { DEFAULT_INSTANCE, containerNameFor } from '../domain/container-name.js';
 import {
   crashLoopReason,
   backoffDelayMs,
@@ -93,6 +94,8 @@ export interface PlanInput {
   readonly policy: CrashLoopPolicy;
   /** Restart observations by container id (see backoff.ts); absent means none yet. */
   readonly restarts?: ReadonlyMap<string, RestartHistory>;
+  /** The runtime's name for a bot's container (ContainerRuntime.containerName); default `berth-<id>`. */
+  readonly containerName?: (botId: string) => string;
 }
 
 /**
@@ -150,7 +153,7 @@ function planDesired(
   const containers = asList(entry);
   const live = withoutRemoving(containers);
   const removing = containers.length > live.length;
-  const best = pickBest(live, desired);
+  const best = pickBest(live, desired, (input.containerName ?? defaultName)(botId));
   for (const container of live) {
     if (container !== best) out.push({ type: 'remove', botId, container, reason: 'duplicate' });
   }
@@ -250,17 +253,20 @@ const STATE_RANK: Readonly<Record<string, number>> = {
 
 /**
  * The container to keep among several of one bot: current spec first, then the healthiest
- * state, then the canonical name (`berth-<id>`), then the most recently started; the id
+ * state, then the canonical name (the one the runtime gives it), then the most recently started; the id
  * breaks remaining ties so every pass picks the same one.
  */
-function pickBest(containers: readonly ActualContainer[], desired: DesiredLive): ActualContainer | undefined {
+function pickBest(containers: readonly ActualContainer[], desired: DesiredLive, canonicalName: string): ActualContainer | undefined {
   if (containers.length <= 1) return containers[0];
-  const canonicalName = `berth-${desired.botId}`;
   let best: ActualContainer | undefined;
   for (const candidate of containers) {
     if (!best || compare(candidate, best, desired.specHash, canonicalName) < 0) best = candidate;
   }
   return best;
+}
+
+function defaultName(botId: string): string {
+  return containerNameFor(DEFAULT_INSTANCE, botId);
 }
 
 /** Negative when `a` is the better container to keep. */

@@ -25,7 +25,7 @@ export interface Run {
   readonly outputTail?: readonly string[];
   /** Why the run was skipped, failed to start or was lost. */
   readonly reason?: string;
-  /** Name of the run's container (`berth-<botId>-<runId>`). */
+  /** Name of the run's container (ContainerRuntime.containerName: `berth-<botId>-<runId>` by default). */
   readonly containerName?: string;
 }
 

@@ -49,7 +49,7 @@ export interface Mount {
 
 /** Everything needed to create one bot container. Built by src/core/container-spec.ts. */
 export interface ContainerSpec {
-  /** `berth-<botId>` or `berth-<botId>-<runId>`. */
+  /** ContainerRuntime.containerName of the bot (and run). */
   readonly name: string;
   readonly botId: string;
   readonly kind: BotKind;
@@ -110,6 +110,12 @@ export interface ContainerRuntime {
    * Passed to ObjectStore.daemonAccess.
    */
   readonly objectAccess: 'container' | 'host';
+  /**
+   * The name this runtime gives a bot's container (with `runId`, a scheduled run's):
+   * unique per instance, so the runtime's name uniqueness refuses a second start of the
+   * same bot or slot within an installation and never across installations.
+   */
+  containerName(botId: string, runId?: string): string;
   /** Throws UnavailableError when the runtime cannot be reached. */
   ping(signal?: AbortSignal): Promise<void>;
   /** Every managed container in every state, optionally narrowed to one kind or bot. */

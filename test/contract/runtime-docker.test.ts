@@ -187,7 +187,7 @@ describe('DockerRuntime (Docker only)', () => {
     await expect(readFile(join(ro, 'new.txt'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
-  it('a name held by another Berth instance: ConflictError naming that instance and what to do', async (ctx) => {
+  it('a name held by another Berth instance (made before names carried the instance): ConflictError naming that instance and what to do', async (ctx) => {
     const runtime = await ready(ctx);
     const otherInstance = instanceName();
     const other = new DockerRuntime({ docker: testDocker(), instance: otherInstance });

@@ -86,7 +86,7 @@ export function runtimeContract(
       const kind: BotKind = overrides.kind ?? 'live';
       const runId = overrides.runId;
       return {
-        name: runId ? `berth-${id}-${runId}` : `berth-${id}`,
+        name: rt.runtime.containerName(id, runId),
         botId: id,
         kind,
         specHash: randomBytes(32).toString('hex'),
@@ -305,6 +305,27 @@ export function runtimeContract(
         expect(await other.runtime.list({})).toEqual([]);
         expect(await other.runtime.list({ botId: c.botId })).toEqual([]);
         expect((await rt.runtime.list({})).map((x) => x.id)).toEqual([c.id]);
+      } finally {
+        await other.cleanup();
+      }
+    });
+
+    it('instances have names of their own: the same bot and run start in both, and twice in neither', async (ctx) => {
+      const rt = await harness(ctx);
+      const id = botId();
+      const live = spec(rt, 'exec sleep 600', { botId: id });
+      const run = spec(rt, 'exec sleep 600', { botId: id, kind: 'scheduled', runId: 'r1', restartPolicy: 'no' });
+      await rt.runtime.start(live);
+      await rt.runtime.start(run);
+      const other = await make();
+      try {
+        const theirs = [
+          await other.runtime.start(spec(other, 'exec sleep 600', { botId: id })),
+          await other.runtime.start(spec(other, 'exec sleep 600', { botId: id, kind: 'scheduled', runId: 'r1', restartPolicy: 'no' })),
+        ];
+        expect((await other.runtime.list({ botId: id })).map((c) => c.id).sort()).toEqual(theirs.map((c) => c.id).sort());
+        await expect(other.runtime.start(spec(other, 'exec sleep 600', { botId: id }))).rejects.toBeInstanceOf(ConflictError);
+        expect(await rt.runtime.list({ botId: id })).toHaveLength(2);
       } finally {
         await other.cleanup();
       }

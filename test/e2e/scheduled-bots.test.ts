@@ -72,7 +72,7 @@ for (const runtime of ['docker', 'process'] as const) {
       const id = uniqueId('quick');
       await deploy(h, EXAMPLE, id, ['--schedule', '0 0 1 1 *', '--config', '{"work_ms":50}']);
       const first = await runNow(h, id);
-      expect(first).toMatchObject({ trigger: 'manual', status: 'running', containerName: `berth-${id}-${first.runId}` });
+      expect(first).toMatchObject({ trigger: 'manual', status: 'running', containerName: h.probe.runtime.containerName(id, first.runId) });
       const done = await finished(h, id, first.runId);
       expect(done).toMatchObject({ status: 'succeeded', exitCode: 0 });
       expect(done.outputTail?.join('\n')).toContain('run 1 done');

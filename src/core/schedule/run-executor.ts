@@ -17,7 +17,7 @@ import type { ObjectStore } from '../../ports/objects.js';
 import type { ActualContainer, ContainerRuntime } from '../../ports/runtime.js';
 import type { DesiredStateStore } from '../../ports/store.js';
 import type { Clock } from '../clock.js';
-import { buildContainerSpec, containerName, FINAL_SYNC_SECONDS, type DaemonSettings } from '../container-spec.js';
+import { buildContainerSpec, FINAL_SYNC_SECONDS, type DaemonSettings } from '../container-spec.js';
 import type { Logger } from '../logger.js';
 
 /** Lines of output kept in a Run record. */
@@ -120,6 +120,7 @@ export class RunExecutor {
    * starts the container and watches it. Resolves once the container has started (or failed to).
    */
   async launch(bot: Bot, request: RunRequest): Promise<Run | null> {
+    const name = this.o.runtime.containerName(bot.id, request.runId);
     const created: Run = {
       runId: request.runId,
       botId: bot.id,
@@ -127,13 +128,14 @@ export class RunExecutor {
       scheduledFor: request.scheduledFor.toISOString(),
       createdAt: this.o.clock.now().toISOString(),
       status: 'running',
-      containerName: containerName(bot.id, request.runId),
+      containerName: name,
     };
     if (!(await this.o.store.createRun(created, this.o.signal))) return null;
     let container: ActualContainer;
     try {
       const objectAccess = await this.o.objects.daemonAccess(bot.id, this.o.runtime.objectAccess);
       const spec = buildContainerSpec(bot, {
+        name,
         image: this.o.image,
         specHash: specHash(bot, this.o.image),
         graceSeconds: this.o.graceSeconds,

@@ -1,7 +1,7 @@
 /**
  * Run ids. A cron or catch-up run's id is derived from its slot, so the same slot always
  * gets the same id: the store's create-once run record and the runtime's unique container
- * name `berth-<botId>-<runId>` then refuse a second start of that slot even if two
+ * name (`berth-<botId>-<runId>`) then refuse a second start of that slot even if two
  * schedulers somehow both decided to run it. Ids sort in time order and are valid in
  * container names, object keys and URLs.
  */

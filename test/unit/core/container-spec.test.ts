@@ -14,6 +14,7 @@ const access = {
 
 function ctx(over: Partial<ContainerSpecContext> = {}): ContainerSpecContext {
   return {
+    name: 'berth-a',
     image: 'berth-bot:test',
     specHash: 'hash-1',
     graceSeconds: 30,
@@ -94,9 +95,9 @@ describe('buildContainerSpec', () => {
     expect(env[DAEMON_ENV.objects]).toBe('file:/var/berth/objects');
   });
 
-  it('describes a scheduled run as berth-<id>-<runId>, run once', () => {
+  it('describes a scheduled run: its name, its run id, run once', () => {
     const scheduled = makeBot('s', { kind: 'scheduled', schedule: { cron: '*/5 * * * *' } });
-    const spec = buildContainerSpec(scheduled, ctx({ runId: 'r42' }));
+    const spec = buildContainerSpec(scheduled, ctx({ name: 'berth-s-r42', runId: 'r42' }));
     expect(spec).toMatchObject({ name: 'berth-s-r42', runId: 'r42', restartPolicy: 'no', kind: 'scheduled' });
     expect(spec.env).toMatchObject({ BOT_TYPE: 'scheduled', [DAEMON_ENV.runId]: 'r42', [DAEMON_ENV.kind]: 'scheduled' });
   });

@@ -98,6 +98,15 @@ describe('planLiveBots', () => {
     }
   });
 
+  it("the canonical name is the runtime's: an instance's own name wins over the default one, even against the id tie-break", () => {
+    const mine = container('a', { id: 'zz', name: '/berth.ci.a' });
+    const defaultNamed = container('a', { id: 'aa', name: '/berth-a' });
+    const containerName = (botId: string) => `berth.ci.${botId}`;
+    for (const actual of [[mine, defaultNamed], [defaultNamed, mine]]) {
+      expect(summary(plan({ desired: [want('a')], actual, containerName }))).toEqual(['remove aa duplicate', 'none a']);
+    }
+  });
+
   it('removes duplicates of a bot that is not desired too', () => {
     const one = container('gone', { id: 'g1' });
     const two = container('gone', { id: 'g2', name: 'other' });

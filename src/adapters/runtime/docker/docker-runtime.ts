@@ -6,6 +6,7 @@
 import Docker from 'dockerode';
 import type { IncomingMessage } from 'node:http';
 import type { BotKind } from '../../../domain/bot.js';
+import { containerNameFor } from '../../../domain/container-name.js';
 import { ConflictError, NotFoundError, UnavailableError, errorMessage } from '../../../domain/errors.js';
 import {
   LABELS,
@@ -71,6 +72,10 @@ export class DockerRuntime implements ContainerRuntime {
     this.docker = options.docker ?? new Docker();
     this.pingTimeoutMs = options.pingTimeoutMs ?? 5000;
     this.cacheInspects = options.cacheInspects ?? true;
+  }
+
+  containerName(botId: string, runId?: string): string {
+    return containerNameFor(this.instance, botId, runId);
   }
 
   async ping(signal?: AbortSignal): Promise<void> {
@@ -188,8 +193,9 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   /**
-   * Names are unique per Engine, not per instance: say who holds the name, since a bot of
-   * another Berth installation (say `npm run demo`, instance `demo`) is the usual reason.
+   * Say who holds the name. Names carry the instance (containerNameFor), so another Berth
+   * installation holds one only with a container made before they did, named
+   * `berth-<id>` whatever its instance; otherwise it is someone else's container.
    */
   private async nameTakenMessage(name: string): Promise<string> {
     const base = `a container named ${name} exists already`;

@@ -17,6 +17,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { BotKind } from '../../../domain/bot.js';
+import { DEFAULT_INSTANCE, containerNameFor } from '../../../domain/container-name.js';
 import { BerthError, ConflictError, NotFoundError, UnavailableError, ValidationError, errorMessage, throwIfAborted } from '../../../domain/errors.js';
 import type {
   ActualContainer,
@@ -94,6 +95,11 @@ export class ProcessRuntime implements ContainerRuntime {
     this.nodePath = options.nodePath ?? process.execPath;
     this.pythonPath = options.pythonPath ?? findOnPath('python3.11', process.env.PATH);
     this.pollMs = options.pollMs ?? 2_000;
+  }
+
+  /** Each instance has a directory of its own, so names need no instance in them. */
+  containerName(botId: string, runId?: string): string {
+    return containerNameFor(DEFAULT_INSTANCE, botId, runId);
   }
 
   async ping(signal?: AbortSignal): Promise<void> {

@@ -3,6 +3,7 @@
  * test plays Docker (crashes, restarts, external removals) through the control methods.
  * Docker itself is exercised by the adapter's conformance and e2e tests.
  */
+import { DEFAULT_INSTANCE, containerNameFor } from '../../../../src/domain/container-name.js';
 import { ConflictError, UnavailableError } from '../../../../src/domain/errors.js';
 import type {
   ActualContainer,
@@ -40,6 +41,10 @@ export type RuntimeCall =
 export class FakeRuntime implements ContainerRuntime {
   readonly name = 'fake';
   readonly objectAccess = 'container' as const;
+
+  containerName(botId: string, runId?: string): string {
+    return containerNameFor(DEFAULT_INSTANCE, botId, runId);
+  }
   readonly containers = new Map<string, FakeContainer>();
   readonly calls: RuntimeCall[] = [];
   /** Most containers that ever existed at once for one bot. */

@@ -6,6 +6,7 @@
  */
 import type { Clock } from '../../../../src/core/clock.js';
 import type { BotKind } from '../../../../src/domain/bot.js';
+import { DEFAULT_INSTANCE, containerNameFor } from '../../../../src/domain/container-name.js';
 import { DAEMON_ENV } from '../../../../src/domain/daemon-contract.js';
 import { ConflictError, NotFoundError, UnavailableError } from '../../../../src/domain/errors.js';
 import type {
@@ -53,6 +54,10 @@ export interface Behaviour {
 export class RunRuntime implements ContainerRuntime {
   readonly name = 'memory';
   readonly objectAccess = 'host' as const;
+
+  containerName(botId: string, runId?: string): string {
+    return containerNameFor(DEFAULT_INSTANCE, botId, runId);
+  }
   readonly containers = new Map<string, MemContainer>();
   readonly starts: StartRecord[] = [];
   readonly stops: string[] = [];
