@@ -187,6 +187,15 @@ describe('DockerRuntime (Docker only)', () => {
     await expect(readFile(join(ro, 'new.txt'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
+  it('a CPU limit above the machine starts, limited to the machine (the Engine refuses more CPUs than it has)', async (ctx) => {
+    const runtime = await ready(ctx);
+    const { NCPU } = (await testDocker().info()) as { NCPU: number };
+    const c = await runtime.start(spec({ script: 'exec sleep 600', cpus: NCPU + 2 }));
+    expect(c.state).toBe('running');
+    const info = await testDocker().getContainer(c.id).inspect();
+    expect(info.HostConfig.NanoCpus).toBe(NCPU * 1e9);
+  });
+
   it('a name held by another Berth instance (made before names carried the instance): ConflictError naming that instance and what to do', async (ctx) => {
     const runtime = await ready(ctx);
     const otherInstance = instanceName();

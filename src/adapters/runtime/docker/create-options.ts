@@ -28,8 +28,14 @@ export function containerLabels(spec: ContainerSpec, instance: string): Record<s
   return labels;
 }
 
-export function createOptions(spec: ContainerSpec, instance: string): Dockerode.ContainerCreateOptions {
+/**
+ * `hostCpus`: the Engine's CPU count. A CPU limit is a ceiling, and one above the machine is
+ * the machine; the Engine refuses it instead ("Range of CPUs is from 0.01 to 2.00"), which
+ * would leave a bot deployed with `cpus: 4` on a 2-CPU host never starting.
+ */
+export function createOptions(spec: ContainerSpec, instance: string, hostCpus?: number): Dockerode.ContainerCreateOptions {
   const memoryBytes = Math.round(spec.memoryMb * 1024 * 1024);
+  const cpus = hostCpus !== undefined && hostCpus > 0 ? Math.min(spec.cpus, hostCpus) : spec.cpus;
   return {
     name: spec.name,
     Image: spec.image,
@@ -44,7 +50,7 @@ export function createOptions(spec: ContainerSpec, instance: string): Dockerode.
       Memory: memoryBytes,
       // Equal to Memory: no swap on top, so the limit means what it says.
       MemorySwap: memoryBytes,
-      NanoCpus: Math.round(spec.cpus * 1e9),
+      NanoCpus: Math.round(cpus * 1e9),
       PidsLimit: spec.pids,
       LogConfig: { Type: LOG_CONFIG.Type, Config: { ...LOG_CONFIG.Config } },
       SecurityOpt: ['no-new-privileges'],

@@ -65,6 +65,7 @@ export class DockerRuntime implements ContainerRuntime {
   private readonly cacheInspects: boolean;
   private readonly followers = new Set<EventFollower>();
   private closed = false;
+  private hostCpuCount: Promise<number | undefined> | undefined;
 
   constructor(options: DockerRuntimeOptions) {
     if (!options.instance) throw new Error('DockerRuntime needs an instance name');
@@ -162,7 +163,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async start(spec: ContainerSpec, signal?: AbortSignal): Promise<ActualContainer> {
-    const body = createOptions(spec, this.instance);
+    const body = createOptions(spec, this.instance, await this.hostCpus(signal));
     const { name, ...rest } = body;
     let container: Docker.Container;
     try {
@@ -190,6 +191,18 @@ export class DockerRuntime implements ContainerRuntime {
       await container.remove({ force: true, v: true }).catch(() => undefined);
       throw translate(err, `start container ${spec.name}`);
     }
+  }
+
+  /** The Engine's CPU count, asked once; unknown (no clamping) if the Engine does not say. */
+  private hostCpus(signal?: AbortSignal): Promise<number | undefined> {
+    this.hostCpuCount ??= (this.docker.info as (opts: object) => Promise<{ NCPU?: unknown }>)
+      .call(this.docker, { abortSignal: signal })
+      .then((info) => (typeof info.NCPU === 'number' ? info.NCPU : undefined))
+      .catch(() => {
+        this.hostCpuCount = undefined; // asked again on the next start
+        return undefined;
+      });
+    return this.hostCpuCount;
   }
 
   /**
