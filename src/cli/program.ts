@@ -67,6 +67,9 @@ export function buildProgram(ctx: CliContext, deps: ProgramDeps): Command {
     .option('--overlap <policy>', 'when a run is still going at the next slot: skip (default), allow, replace')
     .option('--catch-up <policy>', 'after the scheduler was down: none (default) or latest (run the latest missed slot once)')
     .option('--max-runtime <seconds>', 'stop a run after this many seconds (status timed-out)')
+    .option('--memory <MiB>', 'memory limit in MiB, 32–262144 (default 512; kept on redeploy when left out)')
+    .option('--cpus <n>', 'CPU limit, 0.05–256, e.g. 0.5 (default 1; kept on redeploy when left out)')
+    .option('--pids <n>', 'process/thread limit, 16–65536 (default 256; kept on redeploy when left out)')
     .option('--json', 'print the result as JSON')
     .action(async (target: string, flags: DeployFlags, cmd: Command) => {
       await deploy(ctx, client(cmd), deps.tools, target, flags);
@@ -135,8 +138,8 @@ export function buildProgram(ctx: CliContext, deps: ProgramDeps): Command {
   program
     .command('rm <id>')
     .alias('remove')
-    .description('stop and remove a bot, and delete its code, state and logs')
-    .option('--keep-data', 'keep its code, state and logs in the object store')
+    .description('stop and remove a bot, and delete its code, state and logs (for an id without a bot: what is left under it)')
+    .option('--keep-data', 'keep its code, state and logs in the object store (for an id without a bot: delete only its packages)')
     .option('--json', 'print JSON')
     .action(async (id: string, flags: { keepData?: boolean; json?: boolean }, cmd: Command) => removeBot(ctx, client(cmd), id, flags));
 

@@ -28,6 +28,9 @@ export interface DeployFlags {
   readonly overlap?: string;
   readonly catchUp?: string;
   readonly maxRuntime?: string;
+  readonly memory?: string;
+  readonly cpus?: string;
+  readonly pids?: string;
   readonly json?: boolean;
 }
 
@@ -68,7 +71,8 @@ export function deployRequest(
   else if (existing) body.config = existing.config;
   if (flags.env !== undefined && flags.env.length > 0) body.env = parseEnvPairs(flags.env);
   else if (existing) body.env = existing.env;
-  if (existing) body.resources = existing.resources;
+  const resources = resourcesFromFlags(flags, existing);
+  if (resources) body.resources = resources;
   if (flags.disabled) body.enabled = false;
   const schedule = scheduleFromFlags(flags, existing);
   if (schedule) {
@@ -76,6 +80,29 @@ export function deployRequest(
     body.schedule = schedule;
   }
   return body;
+}
+
+/**
+ * `--memory`, `--cpus` and `--pids` change just those limits; on a redeploy the others are
+ * kept. Only the form is checked here; the server checks the ranges and names them.
+ */
+export function resourcesFromFlags(flags: DeployFlags, existing: Bot | undefined): Record<string, unknown> | undefined {
+  const given: Record<string, unknown> = {};
+  if (flags.memory !== undefined) given.memoryMb = wholeNumber('--memory', flags.memory);
+  if (flags.cpus !== undefined) given.cpus = decimalNumber('--cpus', flags.cpus);
+  if (flags.pids !== undefined) given.pids = wholeNumber('--pids', flags.pids);
+  if (!existing && Object.keys(given).length === 0) return undefined;
+  return { ...existing?.resources, ...given };
+}
+
+function wholeNumber(option: string, value: string): number {
+  if (!/^\d+$/.test(value.trim())) throw usageError(`${option} ${JSON.stringify(value)}: expected a whole number`);
+  return Number(value);
+}
+
+function decimalNumber(option: string, value: string): number {
+  if (!/^(\d+(\.\d*)?|\.\d+)$/.test(value.trim())) throw usageError(`${option} ${JSON.stringify(value)}: expected a number such as 0.5 or 2`);
+  return Number(value);
 }
 
 /**
@@ -111,6 +138,7 @@ export async function deploy(
   const readConfig = flags.config === undefined ? undefined : parseConfigOption(resolveConfigPath(ctx, flags.config));
   if (flags.env) parseEnvPairs(flags.env);
   if (flags.maxRuntime !== undefined) parsePositiveInt('--max-runtime', flags.maxRuntime, 30 * 24 * 3600);
+  resourcesFromFlags(flags, undefined);
 
   const archive = source.kind === 'directory' ? await tools.packDirectory(source.path, ctx.signal) : { body: await readFile(source.path), format: source.format };
   const upload = await client.request<{ code: CodeRef }>('POST', botPath(id, '/package'), {

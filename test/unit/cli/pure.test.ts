@@ -88,6 +88,13 @@ describe('deployRequest', () => {
     expect(deployRequest('a', code, {}, existing)).toEqual({ id: 'a', code, config: { a: 1 }, env: { K: 'v' }, resources: existing.resources });
     expect(deployRequest('a', code, { config: '{}', env: ['Y=2'] }, existing, () => ({}))).toMatchObject({ config: {}, env: { Y: '2' } });
   });
+
+  it('--memory, --cpus and --pids set just those limits; the others are kept on a redeploy', () => {
+    expect(deployRequest('a', code, { cpus: '0.5' }, undefined)).toEqual({ id: 'a', code, resources: { cpus: 0.5 } });
+    expect(deployRequest('a', code, { memory: '1024', pids: '64' }, existing).resources).toEqual({ memoryMb: 1024, cpus: 1, pids: 64 });
+    expect(() => deployRequest('a', code, { memory: '1g' }, undefined)).toThrow('--memory "1g": expected a whole number');
+    expect(() => deployRequest('a', code, { cpus: 'two' }, undefined)).toThrow(/--cpus "two": expected a number/);
+  });
 });
 
 describe('small helpers', () => {
