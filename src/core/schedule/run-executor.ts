@@ -223,6 +223,19 @@ export class RunExecutor {
     return this.finish(run, container, exit, timedOut || (pastLimit && exit !== 'gone' && exit.code !== 0));
   }
 
+  /**
+   * When the container exited, as the runtime says: a run that ended while no scheduler ran
+   * ended then, not when a scheduler came back and noticed. Now, if the runtime cannot say.
+   */
+  private async exitedAt(run: Run, containerId: string): Promise<string> {
+    const now = this.o.clock.now();
+    const listed = await this.o.runtime.list({ kind: 'scheduled', botId: run.botId }, this.o.signal).catch(() => []);
+    const reported = Date.parse(listed.find((c) => c.id === containerId)?.finishedAt ?? '');
+    const started = Date.parse(run.startedAt ?? run.createdAt);
+    const plausible = Number.isFinite(reported) && reported <= now.getTime() && !(reported < started);
+    return plausible ? new Date(reported).toISOString() : now.toISOString();
+  }
+
   private async waitForExit(containerId: string): Promise<{ code: number } | 'gone'> {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -247,7 +260,7 @@ export class RunExecutor {
     const finished: Run = {
       ...run,
       status,
-      finishedAt: this.o.clock.now().toISOString(),
+      finishedAt: exit === 'gone' ? this.o.clock.now().toISOString() : await this.exitedAt(run, container.id),
       ...(exit === 'gone' ? { reason: 'the container disappeared before it was seen to exit' } : { exitCode: exit.code }),
       ...(outputTail ? { outputTail } : {}),
       ...(timedOut ? { reason: 'exceeded maxRuntimeSeconds: stopped' } : {}),

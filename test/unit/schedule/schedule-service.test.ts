@@ -314,6 +314,26 @@ describe('ScheduleService runs', () => {
     expect((await w.store.getRun('adopt', started.runId))?.status).toBe('timed-out');
   });
 
+  it('a run that ended while no scheduler ran is recorded with the time it ended, not the time a scheduler noticed', async () => {
+    const w = await newWorld('2026-03-01T11:59:30.000Z');
+    await w.put(scheduledBot('offline', { cron: '0 0 1 1 *' }));
+    w.runtime.behaviour = () => ({});
+    const first = w.service();
+    await first.start();
+    const started = await first.runNow('offline');
+    await first.stop();
+    w.clock.advance(10_000);
+    const [container] = w.runtime.running('offline');
+    w.runtime.exit(container!.id, 0, ['done']);
+    const endedAt = w.clock.now().toISOString();
+    w.clock.advance(3_600_000);
+    const second = w.service();
+    await second.start();
+    await w.drained();
+    const run = await w.store.getRun('offline', started.runId);
+    expect(run).toMatchObject({ status: 'succeeded', exitCode: 0, finishedAt: endedAt });
+  });
+
   it('a slot whose run cannot be started (runtime down) is recorded as failed; the next slot runs', async () => {
     const w = await newWorld('2026-03-01T11:59:30.000Z');
     await w.put(scheduledBot('flaky', { cron: '* * * * *' }));
