@@ -2,7 +2,7 @@
  * The safety rules every package entry must pass, shared by inspection, extraction and
  * packing so that the three can never disagree. Pure: no I/O.
  */
-import { PackageRejectedError } from '../domain/errors.js';
+import { PackageLimitError, PackageRejectedError } from '../domain/errors.js';
 import type { PackageEntryType, PackageLimits } from './types.js';
 
 const MAX_PATH_CHARS = 4096;
@@ -88,7 +88,7 @@ export class EntryLedger {
   add(path: string, type: PackageEntryType, target?: string): void {
     this.count++;
     if (this.count > this.limits.maxFiles) {
-      throw new PackageRejectedError(`the package has more than ${this.limits.maxFiles} entries`, path);
+      throw new PackageLimitError('entries', `the package has more than ${this.limits.maxFiles} entries`, path);
     }
     const segments = path.split('/');
     for (let i = 1; i < segments.length; i++) {

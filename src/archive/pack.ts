@@ -19,7 +19,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type tarStream from 'tar-stream';
-import { PackageRejectedError } from '../domain/errors.js';
+import { PackageLimitError, PackageRejectedError } from '../domain/errors.js';
 import { EntryLedger, SAFE_DIR_MODE, checkSymlinkTarget, formatBytes, safeFileMode } from './entry-rules.js';
 import { resolveLimits, type PackageEntryType, type PackageLimits } from './types.js';
 
@@ -84,7 +84,7 @@ export async function collectTree(root: string, options: CollectOptions): Promis
         await walk(rel);
       } else if (info.isFile()) {
         total += info.size;
-        if (total > limits.maxBytes) throw new PackageRejectedError(`the directory holds more than the ${formatBytes(limits.maxBytes)} allowed`, rel);
+        if (total > limits.maxBytes) throw new PackageLimitError('bytes', `the directory holds more than the ${formatBytes(limits.maxBytes)} allowed`, rel);
         ledger.add(rel, 'file');
         out.push({ path: rel, type: 'file', executable: (info.mode & 0o111) !== 0, size: info.size });
       } else if (info.isSymbolicLink()) {

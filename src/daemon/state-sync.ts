@@ -7,7 +7,9 @@
  *   an emptied directory is uploaded like any other content;
  * - one sync at a time, each reading the directory afresh, so an older snapshot can never be
  *   uploaded after a newer one; while the store is down the newest state simply stays on
- *   disk and uploads are retried with capped exponential back-off.
+ *   disk and uploads are retried with capped exponential back-off;
+ * - whether the newest state is being saved (whole) is kept in the object store as well
+ *   (problem-recorder.ts), since a refused sync leaves the last good state looking current.
  */
 import { createReadStream } from 'node:fs';
 import { lstat, readdir, rm } from 'node:fs/promises';
@@ -19,10 +21,18 @@ import type { ObjectStore } from '../ports/objects.js';
 import { cappedBackoff } from './backoff.js';
 import { storeCallSignal, systemClock, type Clock } from './clock.js';
 import { TrailingDebounce } from './debounce.js';
+import { ProblemRecorder } from './problem-recorder.js';
+import { refusalFinding, savedFinding } from './state-findings.js';
 import { InvalidStateJson, StateChangedDuringSnapshot, hashState, packState } from './state-snapshot.js';
 import { TreeWatcher } from './tree-watcher.js';
 
 export type SyncOutcome = 'uploaded' | 'unchanged' | 'invalid' | 'failed' | 'retry';
+
+/** An outcome and, when the state itself stopped the sync, the error that says why. */
+interface Attempt {
+  readonly outcome: SyncOutcome;
+  readonly refusal?: Error;
+}
 
 export interface StateSyncOptions {
   readonly store: ObjectStore;
@@ -47,6 +57,8 @@ export class StateSync {
   private readonly debounce: TrailingDebounce;
   private readonly watcher: TreeWatcher;
   private readonly backoff = cappedBackoff(500, 30_000);
+  private readonly problems: ProblemRecorder;
+  /** Entries whose skipping was logged (once each). */
   private readonly skipped = new Set<string>();
   private lastUploadedHash: string | undefined;
   private lastInvalidHash: string | undefined;
@@ -67,6 +79,7 @@ export class StateSync {
     this.clock = options.clock ?? systemClock;
     this.debounce = new TrailingDebounce(options.debounceMs, options.maxWaitMs, this.clock, () => void this.syncNow());
     this.watcher = new TreeWatcher(options.stateDir, () => this.changed());
+    this.problems = new ProblemRecorder({ store: options.store, botId: options.botId, clock: this.clock, log: options.log });
   }
 
   /**
@@ -74,7 +87,7 @@ export class StateSync {
    * restart does not upload an unchanged state again.
    */
   async start(): Promise<void> {
-    this.lastUploadedHash = await hashState(this.options.stateDir, this.snapshotOptions()).catch(() => undefined);
+    this.lastUploadedHash = await hashState(this.options.stateDir, this.snapshotOptions(new Map())).catch(() => undefined);
     if (this.options.watch !== false) await this.watcher.start();
     this.schedulePoll();
   }
@@ -99,12 +112,19 @@ export class StateSync {
 
   /**
    * Stops watching and makes the stored state equal to the directory's current valid
-   * content, retrying until `deadlineMs` (clock time). Returns the last outcome.
+   * content, retrying until `deadlineMs` (clock time), then stores whether that worked
+   * (the problem record). Returns the last outcome.
    */
   async finalSync(deadlineMs: number): Promise<SyncOutcome> {
     this.deadlineMs = deadlineMs;
     this.stop();
     if (this.running) await this.running.catch(() => undefined);
+    const outcome = await this.syncUntil(deadlineMs);
+    await this.problems.flush(deadlineMs);
+    return outcome;
+  }
+
+  private async syncUntil(deadlineMs: number): Promise<SyncOutcome> {
     for (;;) {
       const outcome = await this.syncOnce();
       if (outcome !== 'failed' && outcome !== 'retry') return outcome;
@@ -120,6 +140,12 @@ export class StateSync {
     this.watcher.close();
     if (this.pollTimer !== undefined) this.clock.clearTimeout(this.pollTimer);
     if (this.retryTimer !== undefined) this.clock.clearTimeout(this.retryTimer);
+    this.problems.stop();
+  }
+
+  /** Resolves once the save status found so far is in the object store (diagnostics and tests). */
+  problemsRecorded(): Promise<boolean> {
+    return this.problems.idle();
   }
 
   private afterSync(outcome: SyncOutcome): void {
@@ -152,10 +178,12 @@ export class StateSync {
     }, this.options.pollMs ?? 10_000);
   }
 
-  private snapshotOptions() {
+  /** `skips` collects what this sync leaves out (path → reason). */
+  private snapshotOptions(skips: Map<string, string>) {
     return {
       limits: this.options.limits,
       onSkip: (rel: string, reason: string) => {
+        skips.set(rel, reason);
         if (this.skipped.has(rel)) return;
         this.skipped.add(rel);
         this.options.log(`state: ${rel} is not saved: ${reason}`);
@@ -164,21 +192,31 @@ export class StateSync {
   }
 
   private async syncOnce(): Promise<SyncOutcome> {
+    const skips = new Map<string, string>();
+    const { outcome, refusal } = await this.attempt(skips);
+    if (refusal) this.problems.found(refusalFinding(refusal));
+    else if (outcome === 'uploaded' || (outcome === 'unchanged' && skips.size > 0)) this.problems.found(savedFinding(skips));
+    else if (outcome === 'unchanged') this.problems.inSync();
+    return outcome;
+  }
+
+  private async attempt(skips: Map<string, string>): Promise<Attempt> {
     const { stateDir, workDir, store, botId } = this.options;
     const staged = path.join(workDir, '.state-upload.tar.gz');
     let current: string | undefined;
     try {
-      current = await hashState(stateDir, this.snapshotOptions());
-      if (current === this.lastUploadedHash) return 'unchanged';
-      if (current === this.lastInvalidHash) return 'invalid';
-      const packed = await packState(stateDir, staged, this.snapshotOptions());
-      if (packed.hash === this.lastUploadedHash) return 'unchanged';
+      current = await hashState(stateDir, this.snapshotOptions(skips));
+      if (current === this.lastUploadedHash) return { outcome: 'unchanged' };
+      // Refused before: the record already says why.
+      if (current === this.lastInvalidHash) return { outcome: 'invalid' };
+      const packed = await packState(stateDir, staged, this.snapshotOptions(skips));
+      if (packed.hash === this.lastUploadedHash) return { outcome: 'unchanged' };
       try {
         await store.put(objectKeys.state(botId), createReadStream(staged), packed.size, storeCallSignal(this.deadlineMs));
       } catch (err) {
         if (!this.failing) this.options.log(`state upload failed, keeping the newest state locally and retrying: ${(err as Error).message}`);
         this.failing = true;
-        return 'failed';
+        return { outcome: 'failed' };
       }
       if (this.failing) this.options.log('state upload works again');
       this.failing = false;
@@ -187,17 +225,17 @@ export class StateSync {
       this.lastInvalidHash = undefined;
       this.lastProblem = undefined;
       this.uploads++;
-      return 'uploaded';
+      return { outcome: 'uploaded' };
     } catch (err) {
-      if (err instanceof StateChangedDuringSnapshot) return 'retry';
+      if (err instanceof StateChangedDuringSnapshot) return { outcome: 'retry' };
       if (err instanceof InvalidStateJson || err instanceof PackageRejectedError) {
         if (err.message !== this.lastProblem) this.options.log(`state not saved: ${err.message}; the last good state stays`);
         this.lastProblem = err.message;
         this.lastInvalidHash = current;
-        return 'invalid';
+        return { outcome: 'invalid', refusal: err };
       }
       this.options.log(`state sync failed: ${(err as Error).message}`);
-      return 'failed';
+      return { outcome: 'failed', refusal: err as Error };
     } finally {
       await rm(staged, { force: true }).catch(() => undefined);
     }

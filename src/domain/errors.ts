@@ -45,6 +45,18 @@ export class PackageRejectedError extends BerthError {
   }
 }
 
+/**
+ * A tree or package passed one of the counting caps (`PackageLimits`): the daemon tells a
+ * state that is too large from one with a bad entry by this, not by the message.
+ */
+export class PackageLimitError extends PackageRejectedError {
+  readonly limit: 'bytes' | 'entries';
+  constructor(limit: 'bytes' | 'entries', message: string, entry?: string, options?: { cause?: unknown }) {
+    super(message, entry, options);
+    this.limit = limit;
+  }
+}
+
 export class NotFoundError extends BerthError {
   override readonly code = 'not-found';
 }

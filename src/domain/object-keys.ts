@@ -9,6 +9,8 @@ export const objectKeys = {
   codeManifest: (botId: string, sha256: string) => `code/${botId}/${sha256}.manifest.json`,
   statePrefix: (botId: string) => `state/${botId}/`,
   state: (botId: string) => `state/${botId}/state.tar.gz`,
+  /** Written by the daemon when the newest state is not saved (whole); see state-problem.ts. */
+  stateProblem: (botId: string) => `state/${botId}/problem.json`,
   logsPrefix: (botId: string) => `logs/${botId}/`,
   /** `logs/<botId>/<YYYY-MM-DD>/<epoch-ms>-<seq>.ndjson`; seq is zero-padded so keys sort in write order. */
   logChunk: (botId: string, epochMs: number, seq: number) =>

@@ -10,6 +10,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DAEMON_ENV } from '../../../src/domain/daemon-contract.js';
+import { objectKeys } from '../../../src/domain/object-keys.js';
+import { parseProblemRecord, type StateProblemRecord } from '../../../src/domain/state-problem.js';
 import { waitFor } from '../../support/wait.js';
 import { CONTROLLED_NODE_BOT, DaemonSandbox, findPython, type DaemonProcess } from './harness.js';
 
@@ -51,6 +53,11 @@ async function storedWithin(what: string, check: (s: Record<string, string> | nu
   return Date.now() - since;
 }
 
+async function problemRecord(): Promise<StateProblemRecord | undefined> {
+  const bytes = await sb.store.get(objectKeys.stateProblem(sb.botId));
+  return bytes ? parseProblemRecord(bytes) : undefined;
+}
+
 const valueOf = (s: Record<string, string> | null): unknown => (s?.['state.json'] ? (JSON.parse(s['state.json']) as { value?: unknown }).value : undefined);
 
 describe('state sync', () => {
@@ -88,7 +95,7 @@ describe('state sync', () => {
     }, { timeoutMs: 1500 + 2000 + 1000, intervalMs: 25 });
   });
 
-  it('an invalid state.json is not uploaded and the last good state stays; an emptied directory is uploaded', async () => {
+  it('an invalid state.json is not uploaded and the last good state stays, and the record says so; an emptied directory is uploaded and clears it', async () => {
     const p = await startControlledBot();
     let t = await commandDone(p, { op: 'inplace', value: 'good' });
     await storedWithin('good value', (s) => valueOf(s) === 'good', t);
@@ -98,9 +105,11 @@ describe('state sync', () => {
     await waitFor('the reason in the shipped logs', async () =>
       (await sb.logEntries()).some((e) => e.stream === 'berth' && e.line.includes('state.json is not valid JSON')),
     );
+    await waitFor('the problem recorded next to the state', async () => (await problemRecord())?.problem?.kind === 'invalid-json');
 
     t = await commandDone(p, { op: 'empty' });
     await storedWithin('the emptied state', (s) => s !== null && Object.keys(s).length === 0, t);
+    await waitFor('the problem cleared', async () => (await problemRecord())?.problem === null);
   });
 
   it('SIGTERM reaches the bot, which saves; the final sync stores exactly its last write; exit code and done file', async () => {

@@ -1,39 +1,10 @@
 /** Pure timing and text logic of the daemon, with injected time (no real waiting). */
 import { describe, expect, it } from 'vitest';
-import type { Clock } from '../../../src/daemon/clock.js';
 import { TrailingDebounce } from '../../../src/daemon/debounce.js';
 import { LineSplitter, MAX_LINE_CHARS } from '../../../src/daemon/line-splitter.js';
 import { botGraceMs, exitCodeOf } from '../../../src/daemon/supervise.js';
 import { cappedBackoff } from '../../../src/daemon/backoff.js';
-
-/** A manual clock: advance() runs due timers in order. */
-class FakeClock implements Clock {
-  private t = 0;
-  private seq = 0;
-  private timers = new Map<number, { at: number; fn: () => void }>();
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.seq;
-    this.timers.set(id, { at: this.t + ms, fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      const next = [...this.timers.entries()].filter(([, v]) => v.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
-      if (!next) break;
-      this.timers.delete(next[0]);
-      this.t = next[1].at;
-      next[1].fn();
-    }
-    this.t = end;
-  }
-}
+import { FakeClock } from './fake-clock.js';
 
 describe('TrailingDebounce', () => {
   it('fires once, quietMs after the last touch (trailing, so the last write of a burst is never dropped)', () => {
