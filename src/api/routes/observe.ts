@@ -55,7 +55,7 @@ export function observeRoutes(app: FastifyInstance, ctx: RouteContext): void {
     const { id } = parseOrThrow(idParams, request.params);
     const signal = requestSignal(request, reply);
     const snapshot = await ctx.state.read(id, signal);
-    await assertBotOrData(ctx, id, async () => snapshot.exists, signal);
+    await assertBotOrData(ctx, id, async () => snapshot.exists || snapshot.problem !== undefined, signal);
     return snapshot;
   });
 }

@@ -2,7 +2,9 @@
  * Shows a bot's persisted state (`state/<id>/state.tar.gz`, DESIGN §4). The archive is
  * written from a directory bot code controls, so it is read in memory only, never
  * extracted to disk, and every size is capped: compressed, expanded, listed files, and
- * the JSON documents parsed.
+ * the JSON documents parsed. Next to it, whether the daemon could save the newest state
+ * (`state/<id>/problem.json`): without that, a refused save looks like a bot that stopped
+ * changing its state.
  */
 import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
@@ -10,6 +12,7 @@ import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { UnavailableError, errorMessage } from '../../domain/errors.js';
 import { objectKeys } from '../../domain/object-keys.js';
+import { STATE_PROBLEM_MAX_BYTES, parseProblemRecord, type StateProblem } from '../../domain/state-problem.js';
 import type { ObjectStore } from '../../ports/objects.js';
 
 const gunzipAsync = promisify(gunzip);
@@ -41,6 +44,11 @@ export interface StateSnapshot {
   readonly keys?: Readonly<Record<string, unknown>>;
   /** Why the archive could not be read (corrupt, over a cap); the rest is then empty. */
   readonly error?: string;
+  /**
+   * The daemon's newest state is not being saved, or is saved without some entries
+   * (`partial`): what is shown is then older or less than what the bot holds.
+   */
+  readonly problem?: StateProblem;
 }
 
 export interface StateReaderOptions {
@@ -82,6 +90,23 @@ export class StateReader {
   }
 
   async read(botId: string, signal?: AbortSignal): Promise<StateSnapshot> {
+    const [snapshot, problem] = await Promise.all([this.readArchive(botId, signal), this.readProblem(botId, signal)]);
+    return problem ? { ...snapshot, problem } : snapshot;
+  }
+
+  /** The problem the daemon recorded, if saving is not working now; one small read. */
+  async readProblem(botId: string, signal?: AbortSignal): Promise<StateProblem | undefined> {
+    const body = await this.objects.read(objectKeys.stateProblem(botId), STATE_PROBLEM_MAX_BYTES, signal);
+    if (body === null) return undefined;
+    // Far larger than any record the daemon writes: not one.
+    if ('stream' in body) {
+      body.stream.destroy();
+      return undefined;
+    }
+    return parseProblemRecord(body.bytes)?.problem ?? undefined;
+  }
+
+  private async readArchive(botId: string, signal?: AbortSignal): Promise<StateSnapshot> {
     const key = objectKeys.state(botId);
     const info = await this.objects.stat(key, signal);
     if (!info) return { botId, exists: false, files: [] };

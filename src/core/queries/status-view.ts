@@ -1,15 +1,18 @@
 /**
  * What `berth ls` and `berth inspect` show: the desired record next to the observed status
  * (DESIGN §3), and for a bot that keeps failing, the last lines of its log so the reason
- * is visible without a second command.
+ * is visible without a second command. `inspect` also says when the newest state is not
+ * being saved; `ls` does not, since that is one more object read per bot.
  */
 import type { Bot } from '../../domain/bot.js';
-import { NotFoundError } from '../../domain/errors.js';
+import { NotFoundError, UnavailableError } from '../../domain/errors.js';
 import type { LogEntry } from '../../domain/logs.js';
 import { MAX_RUN_PAGE, type Run } from '../../domain/run.js';
+import type { StateProblem } from '../../domain/state-problem.js';
 import type { BotStatus, Phase } from '../../domain/status.js';
 import type { DesiredStateStore } from '../../ports/store.js';
 import type { LogReader } from './log-reader.js';
+import type { StateReader } from './state-reader.js';
 
 /**
  * One word for people: the observed phase, or `disabled` once a disabled bot is down.
@@ -34,11 +37,15 @@ export interface BotView {
   readonly recentLogs?: readonly LogEntry[];
   /** Scheduled bots only. */
   readonly schedule?: ScheduleView;
+  /** `GET /v1/bots/:id` only: the newest state is not being saved (whole). */
+  readonly stateProblem?: StateProblem;
 }
 
 export interface StatusViewOptions {
   readonly store: DesiredStateStore;
   readonly logs: LogReader;
+  /** Where `get` learns whether the state is being saved; without it, it does not say. */
+  readonly stateProblems?: Pick<StateReader, 'readProblem'>;
   /** Log lines attached to a failing bot in `list` and in `get`. */
   readonly listLogLines?: number;
   readonly inspectLogLines?: number;
@@ -49,12 +56,14 @@ const FAILING: ReadonlySet<Phase> = new Set(['crash-looping', 'failed']);
 export class StatusView {
   private readonly store: DesiredStateStore;
   private readonly logs: LogReader;
+  private readonly stateProblems: Pick<StateReader, 'readProblem'> | undefined;
   private readonly listLogLines: number;
   private readonly inspectLogLines: number;
 
   constructor(options: StatusViewOptions) {
     this.store = options.store;
     this.logs = options.logs;
+    this.stateProblems = options.stateProblems;
     this.listLogLines = options.listLogLines ?? 5;
     this.inspectLogLines = options.inspectLogLines ?? 20;
   }
@@ -66,9 +75,21 @@ export class StatusView {
   }
 
   async get(id: string, signal?: AbortSignal): Promise<BotView> {
-    const [bot, status] = await Promise.all([this.store.getBot(id, signal), this.store.getStatus(id, signal)]);
+    const [bot, status, stateProblem] = await Promise.all([this.store.getBot(id, signal), this.store.getStatus(id, signal), this.stateProblem(id, signal)]);
     if (!bot) throw new NotFoundError(`bot ${JSON.stringify(id)} does not exist`);
-    return this.view(bot, status, this.inspectLogLines, signal);
+    const view = await this.view(bot, status, this.inspectLogLines, signal);
+    return stateProblem ? { ...view, stateProblem } : view;
+  }
+
+  /**
+   * An object store that is down does not fail `inspect`, which is most wanted then; the
+   * outage shows in the health and the bot's status, and `berth state` fails loudly.
+   */
+  private async stateProblem(id: string, signal?: AbortSignal): Promise<StateProblem | undefined> {
+    return this.stateProblems?.readProblem(id, signal).catch((err: unknown) => {
+      if (err instanceof UnavailableError) return undefined;
+      throw err;
+    });
   }
 
   private async view(bot: Bot, status: BotStatus | null, logLines: number, signal?: AbortSignal): Promise<BotView> {

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readdir } from 'node:fs/promises';
 import { formatLogChunk } from '../../../src/domain/logs.js';
 import { objectKeys } from '../../../src/domain/object-keys.js';
+import { encodeProblemRecord, type StateProblem } from '../../../src/domain/state-problem.js';
 import { createApi } from '../../../src/api/create-api.js';
 import { LogReader } from '../../../src/core/queries/log-reader.js';
 import { StateReader } from '../../../src/core/queries/state-reader.js';
@@ -336,6 +337,25 @@ describe('logs and state', () => {
     const res = await h.app.inject({ method: 'GET', url: `/v1/bots/${ID}/state` });
     expect(res.json()).toMatchObject({ botId: ID, exists: true, stateJson: { counter: 7 }, files: [{ path: 'state.json', size: 13 }] });
     expect((await h.app.inject({ method: 'GET', url: '/v1/bots/ghost/state' })).statusCode).toBe(404);
+  });
+
+  it('says when the newest state is not being saved: in the state and in the bot; rm deletes the record with the state', async () => {
+    const { code } = await uploadPackage();
+    await put(ID, { code });
+    const problem: StateProblem = { kind: 'too-large', message: 'the directory holds more than the 512 MiB allowed (entry "prices.bin")', since: '2026-03-01T10:00:00.000Z' };
+    await h.objects.put(objectKeys.stateProblem(ID), encodeProblemRecord({ problem, at: problem.since }));
+    const state = await h.app.inject({ method: 'GET', url: `/v1/bots/${ID}/state` });
+    expect(state.json()).toEqual({ botId: ID, exists: false, files: [], problem });
+    expect((await h.app.inject({ method: 'GET', url: `/v1/bots/${ID}` })).json()).toMatchObject({ bot: { id: ID }, stateProblem: problem });
+    expect((await h.app.inject({ method: 'GET', url: '/v1/bots' })).json().bots[0].stateProblem).toBeUndefined();
+
+    // Kept data of a removed bot: the record alone is data worth showing.
+    await h.app.inject({ method: 'DELETE', url: `/v1/bots/${ID}?keepData=true` });
+    expect((await h.app.inject({ method: 'GET', url: `/v1/bots/${ID}/state` })).json()).toMatchObject({ problem });
+
+    await put(ID, { code: (await uploadPackage()).code });
+    expect((await h.app.inject({ method: 'DELETE', url: `/v1/bots/${ID}` })).json()).toMatchObject({ deleted: true, keptData: false });
+    expect(await h.objects.stat(objectKeys.stateProblem(ID))).toBeNull();
   });
 });
 

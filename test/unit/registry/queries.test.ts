@@ -4,7 +4,9 @@ import { chunksFrom, LogReader } from '../../../src/core/queries/log-reader.js';
 import { StateReader } from '../../../src/core/queries/state-reader.js';
 import { StatusView, displayState } from '../../../src/core/queries/status-view.js';
 import { formatLogChunk, type LogEntry } from '../../../src/domain/logs.js';
+import { UnavailableError } from '../../../src/domain/errors.js';
 import { objectKeys } from '../../../src/domain/object-keys.js';
+import { encodeProblemRecord, type StateProblem } from '../../../src/domain/state-problem.js';
 import type { ObjectStore } from '../../../src/ports/objects.js';
 import { waitFor } from '../../support/wait.js';
 import { PYTHON_BOT, tarGzBuffer, writeTarGz } from './fixtures.js';
@@ -167,7 +169,31 @@ describe('StateReader', () => {
     expect(snapshot.files).toHaveLength(10);
     expect(snapshot.truncated).toBe(true);
   });
+
+  it("carries the daemon's problem record: with the last good state, without any state, and not once it is resolved", async () => {
+    const reader = new StateReader({ objects: h.objects });
+    await h.objects.put(objectKeys.state('p1'), await tarGzBuffer([{ path: 'state.json', body: '{"n":1}' }]));
+    await h.objects.put(objectKeys.stateProblem('p1'), encodeProblemRecord({ problem: INVALID, at: INVALID.since }));
+    expect(await reader.read('p1')).toMatchObject({ exists: true, stateJson: { n: 1 }, problem: INVALID });
+
+    await h.objects.put(objectKeys.stateProblem('p2'), encodeProblemRecord({ problem: { ...INVALID, kind: 'too-large' }, at: INVALID.since }));
+    expect(await reader.read('p2')).toEqual({ botId: 'p2', exists: false, files: [], problem: { ...INVALID, kind: 'too-large' } });
+
+    await h.objects.put(objectKeys.stateProblem('p1'), encodeProblemRecord({ problem: null, at: new Date().toISOString() }));
+    expect((await reader.read('p1')).problem).toBeUndefined();
+  });
+
+  it('a record that is not one (garbage, or far too large to be the daemon\'s) shows no problem', async () => {
+    const reader = new StateReader({ objects: h.objects });
+    await h.objects.put(objectKeys.stateProblem('g1'), Buffer.from('{"problem": '));
+    expect(await reader.readProblem('g1')).toBeUndefined();
+    const huge = Buffer.concat([encodeProblemRecord({ problem: INVALID, at: INVALID.since }), Buffer.alloc(64 * 1024, 0x20)]);
+    await h.objects.put(objectKeys.stateProblem('g2'), huge);
+    expect(await reader.readProblem('g2')).toBeUndefined();
+  });
 });
+
+const INVALID: StateProblem = { kind: 'invalid-json', message: 'state.json is not valid JSON (Unexpected end of JSON input)', since: '2026-03-01T10:00:00.000Z' };
 
 describe('StatusView', () => {
   async function deploy(id: string) {
@@ -219,6 +245,32 @@ describe('StatusView', () => {
     expect(going.schedule?.lastRun?.runId).toBe('r5');
     await h.store.writeRun({ ...run(1, 'succeeded'), finishedAt: new Date(T0 + 330_000).toISOString() });
     expect((await view.get('cron-bot')).state).toBe('scheduled');
+  });
+
+  it('inspect carries a state that is not being saved; ls reads no problem records; an object store outage leaves it out', async () => {
+    await deploy('stuck-bot');
+    await h.objects.put(objectKeys.stateProblem('stuck-bot'), encodeProblemRecord({ problem: INVALID, at: INVALID.since }));
+    const reads: string[] = [];
+    const objects = Object.create(h.objects) as ObjectStore;
+    objects.read = (key, upTo, signal) => {
+      reads.push(key);
+      return h.objects.read(key, upTo, signal);
+    };
+    const view = new StatusView({ store: h.store, logs: new LogReader({ objects }), stateProblems: new StateReader({ objects }) });
+    expect((await view.get('stuck-bot')).stateProblem).toEqual(INVALID);
+    expect(reads).toEqual([objectKeys.stateProblem('stuck-bot')]);
+    reads.length = 0;
+    expect((await view.list())[0]?.stateProblem).toBeUndefined();
+    expect(reads).toEqual([]);
+
+    const down = new StatusView({
+      store: h.store,
+      logs: new LogReader({ objects: h.objects }),
+      stateProblems: { readProblem: () => Promise.reject(new UnavailableError('objects', 'connection refused')) },
+    });
+    const seen = await down.get('stuck-bot');
+    expect(seen.bot.id).toBe('stuck-bot');
+    expect(seen.stateProblem).toBeUndefined();
   });
 
   it('a disabled bot shows stopping while it still runs, then disabled', () => {
