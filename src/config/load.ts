@@ -34,6 +34,8 @@ export interface ServerConfig {
   readonly listen: ListenAddress;
   readonly apiToken?: string;
   readonly intervalMs: number;
+  /** Days of bot logs kept in the object store, or `forever`. */
+  readonly logRetentionDays: number | 'forever';
   readonly graceSeconds: number;
   readonly network: string;
   readonly instance: string;
@@ -67,6 +69,7 @@ const BUILT_IN_DEFAULTS: RawSettings = {
   runtime: 'auto',
   listen: DEFAULT_LISTEN,
   interval: '30s',
+  logRetention: '30d',
   grace: '30',
   network: 'bridge',
   instance: 'default',
@@ -140,6 +143,7 @@ export function loadConfig(input: LoadConfigInput = {}): ServerConfig {
     listen: s.listen,
     ...(s.apiToken ? { apiToken: s.apiToken } : {}),
     intervalMs: s.interval,
+    logRetentionDays: s.logRetention,
     graceSeconds: s.grace,
     network: s.network,
     instance: s.instance,

@@ -54,6 +54,7 @@ export const SETTINGS = {
   listen: setting('listen', LISTEN_FORMS, `address of the HTTP API (default ${DEFAULT_LISTEN})`),
   apiToken: setting('apiToken', `a secret of at least ${MIN_API_TOKEN_CHARS} characters without spaces; clients send it as "Authorization: Bearer <token>"`, 'token the API requires (required when listening beyond loopback)', { secret: true }),
   interval: setting('interval', `a duration between 1s and 1h: ${DURATION_FORMS}`, 'full reconcile interval (default 30s)'),
+  logRetention: setting('logRetention', 'a whole number of days from 1 to 36500, e.g. 30 or 30d, or "forever"', 'how long bot logs are kept in the object store (default 30d)'),
   grace: setting('grace', 'a whole number of seconds from 0 to 3600, e.g. 30 or 30s', 'seconds a bot gets to save after SIGTERM before SIGKILL (default 30)'),
   network: setting('network', 'bridge, host, none, or the name of an existing Docker network', 'Docker network mode of bot containers (default bridge)'),
   instance: setting('instance', '1–63 characters: letters, digits, ".", "_" or "-", starting with a letter or digit', 'name that separates Berth installations sharing one Docker Engine (default "default")'),
@@ -110,6 +111,17 @@ export const settingsSchema = z.object({
     .regex(/^\S+$/, 'must not contain spaces')
     .optional(),
   interval: duration(1000, 3_600_000),
+  logRetention: z
+    .union([z.string(), z.number()], { error: 'must be a number of days or "forever"' })
+    .transform((v, ctx): number | 'forever' => {
+      if (typeof v === 'string' && v.trim().toLowerCase() === 'forever') return 'forever';
+      const days = /^\s*(\d+)\s*d?\s*$/i.exec(String(v))?.[1];
+      if (days === undefined || Number(days) < 1 || Number(days) > 36_500) {
+        ctx.addIssue({ code: 'custom', message: 'is not a whole number of days from 1 to 36500, nor "forever"' });
+        return z.NEVER;
+      }
+      return Number(days);
+    }),
   grace: z
     .union([z.string(), z.number()], { error: 'must be a number of seconds' })
     .transform((v, ctx) => {

@@ -12,6 +12,8 @@ export const objectKeys = {
   /** Written by the daemon when the newest state is not saved (whole); see state-problem.ts. */
   stateProblem: (botId: string) => `state/${botId}/problem.json`,
   logsPrefix: (botId: string) => `logs/${botId}/`,
+  /** One UTC day of a bot's log chunks (`day`: YYYY-MM-DD), the unit log retention deletes. */
+  logDayPrefix: (botId: string, day: string) => `logs/${botId}/${day}/`,
   /** `logs/<botId>/<YYYY-MM-DD>/<epoch-ms>-<seq>.ndjson`; seq is zero-padded so keys sort in write order. */
   logChunk: (botId: string, epochMs: number, seq: number) =>
     `logs/${botId}/${new Date(epochMs).toISOString().slice(0, 10)}/${String(epochMs).padStart(13, '0')}-${String(seq).padStart(6, '0')}.ndjson`,

@@ -14,6 +14,8 @@ import { formatListen, isLoopback } from '../config/listen.js';
 import type { ServerConfig } from '../config/load.js';
 import { SETTINGS, type SettingKey } from '../config/settings.js';
 import { BotService } from '../core/bot-service.js';
+import { realClock } from '../core/clock.js';
+import { LogRetention } from '../core/log-retention.js';
 import type { ScheduleService } from '../core/schedule-service.js';
 import { LogReader, StateReader } from '../core/queries/index.js';
 import { BotRegistry } from '../core/registry/bot-registry.js';
@@ -166,6 +168,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     if (withApi) {
       url = await startApi(config, { store, objects, events, logger, closers, botService, scheduleService, runtimeName: runtime?.name ?? 'none', reservation });
       announce(`API listening on ${url}${config.apiToken ? ' (bearer token required)' : ''}`);
+      startLogRetention(config, { store, objects, logger, closers });
       if (!isLoopback(config.listen.host)) announce(`the API is reachable from other machines at ${formatListen(config.listen)}`);
     }
 
@@ -184,6 +187,26 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     await closeAll();
     throw err;
   }
+}
+
+/**
+ * With the API, which every deployment has: each API process sweeps, which is harmless
+ * (a deleted day is deleted once) and needs no election.
+ */
+function startLogRetention(
+  config: ServerConfig,
+  deps: { store: DesiredStateStore; objects: ObjectStore; logger: ServerLogger; closers: (() => Promise<void>)[] },
+): void {
+  if (config.logRetentionDays === 'forever') return;
+  const retention = new LogRetention({
+    store: deps.store,
+    objects: deps.objects,
+    clock: realClock,
+    log: deps.logger.child({ component: 'log-retention' }),
+    retentionDays: config.logRetentionDays,
+  });
+  retention.start();
+  deps.closers.push(() => retention.stop());
 }
 
 interface Adapters {

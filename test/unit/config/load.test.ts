@@ -38,6 +38,7 @@ describe('loadConfig defaults', () => {
     expect(c.runtime).toBe('auto');
     expect(c.listen).toEqual({ host: '127.0.0.1', port: 7070 });
     expect(c.intervalMs).toBe(30_000);
+    expect(c.logRetentionDays).toBe(30);
     expect(c.graceSeconds).toBe(30);
     expect(c.network).toBe('bridge');
     expect(c.instance).toBe('default');
@@ -102,6 +103,7 @@ describe('loadConfig precedence: default < file < env < flag', () => {
         BERTH_LISTEN: '127.0.0.1:0',
         BERTH_API_TOKEN: 'a-long-enough-secret',
         BERTH_INTERVAL: '2m',
+        BERTH_LOG_RETENTION: '7d',
         BERTH_GRACE: '45s',
         BERTH_NETWORK: 'none',
         BERTH_INSTANCE: 'ci-1',
@@ -118,6 +120,7 @@ describe('loadConfig precedence: default < file < env < flag', () => {
       listen: { host: '127.0.0.1', port: 0 },
       apiToken: 'a-long-enough-secret',
       intervalMs: 120_000,
+      logRetentionDays: 7,
       graceSeconds: 45,
       network: 'none',
       instance: 'ci-1',
@@ -126,6 +129,16 @@ describe('loadConfig precedence: default < file < env < flag', () => {
       python: '/usr/bin/python3.11',
       node: '/usr/bin/node',
     });
+  });
+
+  it('log retention: days (with or without d), or forever; anything else names the accepted forms', () => {
+    expect(loadConfig({ cwd: dir, env: {}, flags: { logRetention: '90' } }).logRetentionDays).toBe(90);
+    expect(loadConfig({ cwd: dir, env: {}, flags: { logRetention: 'Forever' } }).logRetentionDays).toBe('forever');
+    for (const bad of ['0', '12h', '1.5d', 'never']) {
+      const [issue] = issuesOf(() => loadConfig({ cwd: dir, env: {}, flags: { logRetention: bad } }));
+      expect(issue).toMatchObject({ setting: 'logRetention', source: { kind: 'flag', flag: '--log-retention' } });
+      expect(issue!.accepted).toContain('"forever"');
+    }
   });
 
   it('keeps remote URLs and absolute embedded URLs as given', () => {
