@@ -21,7 +21,17 @@ export const objectKeys = {
   run: (botId: string, runId: string) => `runs/${botId}/${runId}.json`,
 } as const;
 
-/** Every prefix that belongs to one bot (used by `rm` and by per-bot mounts). */
-export function botPrefixes(botId: string): string[] {
-  return [objectKeys.codePrefix(botId), objectKeys.statePrefix(botId), objectKeys.logsPrefix(botId), objectKeys.runsPrefix(botId)];
+/** The areas a bot's objects live in, each under its own per-bot prefix (what `rm` deletes). */
+export const BOT_AREAS = ['code', 'state', 'logs', 'runs'] as const;
+export type BotArea = (typeof BOT_AREAS)[number];
+
+const AREA_PREFIX: Readonly<Record<BotArea, (botId: string) => string>> = {
+  code: objectKeys.codePrefix,
+  state: objectKeys.statePrefix,
+  logs: objectKeys.logsPrefix,
+  runs: objectKeys.runsPrefix,
+};
+
+export function areaPrefix(area: BotArea, botId: string): string {
+  return AREA_PREFIX[area](botId);
 }

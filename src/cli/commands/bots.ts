@@ -90,15 +90,31 @@ export async function setEnabled(ctx: CliContext, client: ApiClient, id: string,
   );
 }
 
+interface RemoveBody {
+  readonly id: string;
+  /** Absent from servers older than leftover removal: they only ever removed real bots. */
+  readonly hadRecord?: boolean;
+  readonly keptData: boolean;
+  readonly objectsDeleted: number;
+  readonly deletedObjects?: Readonly<Record<string, number>>;
+}
+
 export async function removeBot(ctx: CliContext, client: ApiClient, id: string, flags: JsonFlag & { keepData?: boolean }): Promise<void> {
-  const { body } = await client.request<{ id: string; keptData: boolean; objectsDeleted: number }>('DELETE', botPath(id), {
+  const { body } = await client.request<RemoveBody>('DELETE', botPath(id), {
     query: { keepData: flags.keepData ? 'true' : undefined },
     signal: ctx.signal,
   });
   if (flags.json) return printJson(ctx, body);
-  ctx.io.out(
-    body.keptData
-      ? `${id} removed; its code, state and logs were kept in the object store\n`
-      : `${id} removed with its code, state and logs (${body.objectsDeleted} object(s))\n`,
-  );
+  ctx.io.out(`${removalText(id, body)}\n`);
+}
+
+export function removalText(id: string, body: RemoveBody): string {
+  if (body.hadRecord === false) {
+    const areas = Object.entries(body.deletedObjects ?? {}).filter(([, n]) => n > 0).map(([area, n]) => `${area}: ${n}`);
+    const kept = body.keptData ? '; its state and logs, if any, were kept' : '';
+    return `${id} had no bot record; deleted the ${body.objectsDeleted} object(s) left under its id (${areas.join(', ')})${kept}`;
+  }
+  return body.keptData
+    ? `${id} removed; its code, state and logs were kept in the object store`
+    : `${id} removed with its code, state and logs (${body.objectsDeleted} object(s))`;
 }

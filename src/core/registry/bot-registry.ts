@@ -9,15 +9,15 @@
  * deleted while the bot exists.
  */
 import { createReadStream } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { explicitFieldIssues, isValidBotId, parseBotSpec, type Bot, type BotSpec, type CodeRef } from '../../domain/bot.js';
 import { ConflictError, NotFoundError, ValidationError, errorMessage, type FieldIssue } from '../../domain/errors.js';
 import { subjects, type BotChangedEvent } from '../../domain/events.js';
-import { botPrefixes, objectKeys } from '../../domain/object-keys.js';
+import { objectKeys } from '../../domain/object-keys.js';
 import { sameDesiredState } from '../../domain/spec-hash.js';
 import type { EventBus } from '../../ports/events.js';
 import type { ObjectStore } from '../../ports/objects.js';
 import type { DesiredStateStore } from '../../ports/store.js';
+import { BotRemoval, REMOVE_DEFAULTS, type RemoveResult } from './bot-removal.js';
 import { entrypointIssues } from './entrypoint-check.js';
 import { KeyedLock } from './keyed-lock.js';
 import { PackageCatalog, SIDECAR_VERSION, codeVersionLabel, type PackageSidecar } from './package-catalog.js';
@@ -66,22 +66,7 @@ export interface ApplyResult {
   readonly op: ApplyOp;
 }
 
-export interface RemoveResult {
-  readonly id: string;
-  readonly keptData: boolean;
-  /** Objects deleted under the bot's prefixes. */
-  readonly objectsDeleted: number;
-  /**
-   * False when the container was still up when the wait ended: what its final sync writes
-   * is deleted later, once the services report it gone.
-   */
-  readonly containerGone: boolean;
-}
-
 const DEFAULT_WRITE_ATTEMPTS = 5;
-export const REMOVE_DEFAULTS = { waitMs: 20_000, pollMs: 200, latePurgeMs: 10 * 60_000 } as const;
-/** What a container writes; code is only ever written by uploads. */
-const CONTAINER_WRITTEN_PREFIXES = [objectKeys.statePrefix, objectKeys.logsPrefix, objectKeys.runsPrefix] as const;
 
 export class BotRegistry<L = unknown> {
   private readonly store: DesiredStateStore;
@@ -94,9 +79,7 @@ export class BotRegistry<L = unknown> {
   private readonly maxWriteAttempts: number;
   private readonly catalog: PackageCatalog;
   private readonly lock = new KeyedLock();
-  private readonly removeWaitMs: number;
-  private readonly removePollMs: number;
-  private readonly latePurgeMs: number;
+  private readonly removal: BotRemoval;
   private readonly background = new AbortController();
 
   constructor(options: BotRegistryOptions<L>) {
@@ -109,9 +92,17 @@ export class BotRegistry<L = unknown> {
     this.onWarning = options.onWarning ?? (() => undefined);
     this.maxWriteAttempts = options.maxWriteAttempts ?? DEFAULT_WRITE_ATTEMPTS;
     this.catalog = new PackageCatalog(options.objects);
-    this.removeWaitMs = options.removeWaitMs ?? REMOVE_DEFAULTS.waitMs;
-    this.removePollMs = options.removePollMs ?? REMOVE_DEFAULTS.pollMs;
-    this.latePurgeMs = options.latePurgeMs ?? REMOVE_DEFAULTS.latePurgeMs;
+    this.removal = new BotRemoval({
+      store: options.store,
+      objects: options.objects,
+      lock: this.lock,
+      publish: (event) => this.publish(event),
+      onWarning: this.onWarning,
+      waitMs: options.removeWaitMs ?? REMOVE_DEFAULTS.waitMs,
+      pollMs: options.removePollMs ?? REMOVE_DEFAULTS.pollMs,
+      latePurgeMs: options.latePurgeMs ?? REMOVE_DEFAULTS.latePurgeMs,
+      background: this.background.signal,
+    });
   }
 
   /** Stops deferred purges. Idempotent. */
@@ -186,22 +177,12 @@ export class BotRegistry<L = unknown> {
    * Deletes the record; the services stop and remove the container on the event (or their
    * next pass) and then clear its observed status. Unless `keepData`, the bot's objects
    * are deleted once that has happened, so the container's final sync cannot write state
-   * or logs back after them; the wait is bounded (see `removeWaitMs`).
+   * or logs back after them; the wait is bounded (see `removeWaitMs`). An id without a
+   * record but with objects left under it is cleaned up too (see bot-removal.ts).
    */
   async remove(id: string, options: { keepData?: boolean } = {}, signal?: AbortSignal): Promise<RemoveResult> {
     assertBotId(id);
-    return this.lock.run(id, async () => {
-      const current = await this.store.getBot(id, signal);
-      if (!current || !(await this.store.deleteBot(id, signal))) throw new NotFoundError(`bot ${JSON.stringify(id)} does not exist`);
-      // From here on the caller going away must not leave the removal half done: no signal.
-      await this.publish({ id, generation: current.generation + 1, op: 'deleted' });
-      if (options.keepData) return { id, keptData: true, objectsDeleted: 0, containerGone: await this.containerGone(id) };
-      const containerGone = await this.waitForContainerGone(id);
-      let objectsDeleted = 0;
-      for (const prefix of botPrefixes(id)) objectsDeleted += await this.objects.deletePrefix(prefix);
-      if (!containerGone) void this.purgeWhenGone(id);
-      return { id, keptData: false, objectsDeleted, containerGone };
-    });
+    return this.lock.run(id, () => this.removal.remove(id, options.keepData ?? false, signal));
   }
 
   async get(id: string, signal?: AbortSignal): Promise<Bot> {
@@ -213,46 +194,6 @@ export class BotRegistry<L = unknown> {
 
   async list(signal?: AbortSignal): Promise<Bot[]> {
     return this.store.listBots({}, signal);
-  }
-
-  /**
-   * The services clear the status once the container is gone; a status without a container
-   * means none runs. A scheduled bot has no status: a run record still `running` means its
-   * container (and its final sync) is not done yet; the scheduler deletes the records of a
-   * removed bot once its runs have stopped.
-   */
-  private async containerGone(id: string, signal?: AbortSignal): Promise<boolean> {
-    const status = await this.store.getStatus(id, signal);
-    if (status !== null && status.containerId !== undefined) return false;
-    const runs = await this.store.listRuns(id, 5, signal);
-    return !runs.some((r) => r.status === 'running');
-  }
-
-  private async waitForContainerGone(id: string): Promise<boolean> {
-    const deadline = Date.now() + this.removeWaitMs;
-    for (;;) {
-      if (await this.containerGone(id)) return true;
-      if (Date.now() >= deadline) return false;
-      await sleep(this.removePollMs);
-    }
-  }
-
-  /** Deletes what a slow container's final sync wrote after `remove` returned, unless the bot is back. */
-  private async purgeWhenGone(id: string): Promise<void> {
-    const signal = this.background.signal;
-    const deadline = Date.now() + this.latePurgeMs;
-    try {
-      while (!(await this.containerGone(id, signal))) {
-        if (Date.now() >= deadline) return this.onWarning(`objects of removed bot ${id} may be left: its container did not go away`);
-        await sleep(this.removePollMs, undefined, { signal, ref: false });
-      }
-      await this.lock.run(id, async () => {
-        if (await this.store.getBot(id, signal)) return; // deployed again meanwhile: its data now
-        for (const prefix of CONTAINER_WRITTEN_PREFIXES) await this.objects.deletePrefix(prefix(id), signal);
-      });
-    } catch (err) {
-      if (!signal.aborted) this.onWarning(`deferred purge of removed bot ${id} failed: ${errorMessage(err)}`, err);
-    }
   }
 
   private async resolvePackage(id: string, code: unknown, signal?: AbortSignal): Promise<PackageSidecar> {

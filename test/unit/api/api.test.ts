@@ -123,6 +123,25 @@ describe('deploy through the API', () => {
     expect((await h.app.inject({ method: 'DELETE', url: `/v1/bots/${ID}` })).statusCode).toBe(404);
     expect((await h.app.inject({ method: 'POST', url: `/v1/bots/${ID}/enable` })).statusCode).toBe(404);
   });
+
+  it('DELETE of an id whose deploy was refused removes the uploaded package; 404 once nothing is left', async () => {
+    const { code } = await uploadPackage();
+    expect((await put(ID, { code, entrypoint: 'missing.py' })).statusCode).toBe(400);
+    expect(await h.keys()).toHaveLength(2);
+    const leftovers = await h.app.inject({ method: 'DELETE', url: `/v1/bots/${ID}` });
+    expect(leftovers.statusCode, leftovers.body).toBe(200);
+    expect(leftovers.json()).toMatchObject({
+      id: ID,
+      deleted: true,
+      hadRecord: false,
+      objectsDeleted: 2,
+      deletedObjects: { code: 2, state: 0, logs: 0, runs: 0 },
+    });
+    expect(await h.keys()).toEqual([]);
+    const nothing = await h.app.inject({ method: 'DELETE', url: `/v1/bots/${ID}` });
+    expect(nothing.statusCode).toBe(404);
+    expect(nothing.json().error.message).toBe(`bot "${ID}" does not exist and nothing is stored under its id`);
+  });
 });
 
 describe('invalid requests: 4xx naming the field, nothing written', () => {

@@ -135,6 +135,18 @@ describe('berth CLI over the API', () => {
     const kept = await berth('rm', 'python-counter', '--keep-data');
     expect(kept.out).toBe('python-counter removed; its code, state and logs were kept in the object store\n');
   });
+
+  it('rm of an id whose deploy was refused deletes the package it left, then says nothing is there', async () => {
+    // pc2's deploy was refused above (runtime cobol) after its package was uploaded.
+    const leftovers = await berth('rm', 'pc2');
+    expect(leftovers).toEqual({ code: 0, err: '', out: 'pc2 had no bot record; deleted the 2 object(s) left under its id (code: 2)\n' });
+    const again = await berth('rm', 'pc2');
+    expect(again.code).toBe(1);
+    expect(again.err).toBe('berth: DELETE /v1/bots/pc2 failed: bot "pc2" does not exist and nothing is stored under its id\n');
+    // python-counter's kept code is a leftover now: --keep-data deletes only that.
+    const code = await berth('rm', 'python-counter', '--keep-data');
+    expect(code.out).toMatch(/^python-counter had no bot record; deleted the 2 object\(s\) left under its id \(code: 2\); its state and logs, if any, were kept\n$/);
+  });
 });
 
 describe('berth CLI without a server', () => {

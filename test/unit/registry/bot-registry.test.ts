@@ -296,8 +296,9 @@ describe('setEnabled, remove, get, list', () => {
     await h.objects.put(objectKeys.state(id), Buffer.from('x'));
     await h.objects.put(objectKeys.logChunk(id, Date.now(), 1), Buffer.from('{}\n'));
     const result = await h.registry.remove(id);
-    expect(result).toMatchObject({ id, keptData: false });
+    expect(result).toMatchObject({ id, hadRecord: true, keptData: false });
     expect(result.objectsDeleted).toBe(4);
+    expect(result.deletedObjects).toEqual({ code: 2, state: 1, logs: 1, runs: 0 });
     expect(await h.store.getBot(id)).toBeNull();
     expect((await h.keys()).filter((k) => k.includes(`/${id}/`))).toEqual([]);
     expect((await h.keys()).filter((k) => k.includes(`/${other}/`))).toHaveLength(2);
