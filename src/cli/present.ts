@@ -1,6 +1,7 @@
 /** Pure rendering of API answers for people (`--json` prints the answers as they are). */
 import type { LogEntry } from '../domain/logs.js';
 import type { Run } from '../domain/run.js';
+import { nothingSaved, type StateProblem } from '../domain/state-problem.js';
 import type { BotView, StateSnapshot } from '../core/queries/index.js';
 import { formatAge, formatLastExit, formatTable, truncate } from './format.js';
 
@@ -48,6 +49,7 @@ export function inspectText(view: BotView, now: Date): string {
     ['restarts', String(status?.restartCount ?? 0)],
     ['last exit', formatLastExit(status?.lastExitCode, status?.lastExitAt, now)],
   ];
+  if (view.stateProblem) lines.push(['state saving', stateProblemLine(view.stateProblem, now)]);
   if (status?.lastError) lines.push(['last error', status.lastError]);
   if (status?.backoffUntil) lines.push(['next try', `${status.backoffUntil} (back-off ${status.backoffCount ?? 0})`]);
   if (status?.containerId) lines.push(['container', status.containerId.slice(0, 12)]);
@@ -83,8 +85,27 @@ export function logLine(entry: LogEntry): string {
   return `${entry.time}${mark}${run}  ${entry.line}`;
 }
 
+/** "the newest state is NOT being saved since …: reason", or what a partial save leaves out. */
+export function stateProblemLine(problem: StateProblem, now: Date): string {
+  const since = `since ${problem.since} (${formatAge(problem.since, now)} ago)`;
+  return nothingSaved(problem.kind)
+    ? `the newest state is NOT being saved ${since}: ${problem.message}`
+    : `the newest state is saved incompletely ${since}: ${problem.message}`;
+}
+
 export function stateText(snapshot: StateSnapshot, now: Date): string {
+  const warning = snapshot.problem ? `! ${stateProblemLine(snapshot.problem, now)}${stateProblemHint(snapshot)}\n` : '';
+  return warning + persistedStateText(snapshot, now);
+}
+
+function stateProblemHint(snapshot: StateSnapshot): string {
+  if (!snapshot.problem || !nothingSaved(snapshot.problem.kind) || !snapshot.exists) return '';
+  return '\n  what follows is the last state that was saved';
+}
+
+function persistedStateText(snapshot: StateSnapshot, now: Date): string {
   if (snapshot.error) return `state of ${snapshot.botId} cannot be shown: ${snapshot.error}\n`;
+  if (!snapshot.exists && snapshot.problem) return `${snapshot.botId} has no persisted state.\n`;
   if (!snapshot.exists) return `${snapshot.botId} has no persisted state yet (it has not saved anything, or its first save is still on the way).\n`;
   const parts: string[] = [];
   const when = snapshot.updatedAt ? `, saved ${formatAge(snapshot.updatedAt, now)} ago (${snapshot.updatedAt})` : '';
