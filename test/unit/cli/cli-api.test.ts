@@ -9,7 +9,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openObjectStore } from '../../../src/adapters/objects/open.js';
 import { loadConfig } from '../../../src/config/index.js';
+import { objectKeys } from '../../../src/domain/object-keys.js';
+import { encodeProblemRecord } from '../../../src/domain/state-problem.js';
 import type { CliContext } from '../../../src/cli/context.js';
 import { archiveTools } from '../../../src/cli/package-tools.js';
 import { buildProgram } from '../../../src/cli/program.js';
@@ -94,6 +97,24 @@ describe('berth CLI over the API', () => {
     expect(state.out).toMatch(/has no persisted state yet/);
     const logs = await berth('logs', 'python-counter', '--tail', '5', '--since', '1h');
     expect(logs).toEqual({ code: 0, out: '', err: '' });
+  });
+
+  it('state and inspect say when the newest state is not being saved (the record the daemon writes)', async () => {
+    const objects = openObjectStore(`file:${path.join(dir, '.berth', 'objects')}`);
+    const since = new Date(Date.now() - 120_000).toISOString();
+    const problem = { kind: 'invalid-json', message: 'state.json is not valid JSON (Unexpected end of JSON input)', since } as const;
+    try {
+      await objects.put(objectKeys.stateProblem('python-counter'), encodeProblemRecord({ problem, at: since }));
+      const state = await berth('state', 'python-counter');
+      expect(state.code).toBe(0);
+      expect(state.out).toMatch(/^! the newest state is NOT being saved since \S+ \(2m ago\): state\.json is not valid JSON/);
+      const inspect = await berth('inspect', 'python-counter');
+      expect(inspect.out).toMatch(/^state saving\s+the newest state is NOT being saved since/m);
+      expect(JSON.parse((await berth('state', 'python-counter', '--json')).out).problem).toEqual(problem);
+    } finally {
+      await objects.delete(objectKeys.stateProblem('python-counter'));
+      await objects.close();
+    }
   });
 
   it('enable and disable report whether anything changed', async () => {
