@@ -35,3 +35,19 @@ const AREA_PREFIX: Readonly<Record<BotArea, (botId: string) => string>> = {
 export function areaPrefix(area: BotArea, botId: string): string {
   return AREA_PREFIX[area](botId);
 }
+
+/** What a key under `code/<botId>/` is: a package archive or its sidecar. */
+export interface CodeKeyParts {
+  readonly botId: string;
+  readonly sha256: string;
+  readonly part: 'archive' | 'sidecar';
+}
+
+const CODE_KEY = /^code\/([^/]+)\/([0-9a-f]{64})\.(zip|tar\.gz|manifest\.json)$/;
+
+/** The inverse of `objectKeys.code` and `objectKeys.codeManifest`; null for any other key. */
+export function parseCodeKey(key: string): CodeKeyParts | null {
+  const m = CODE_KEY.exec(key);
+  if (!m?.[1] || !m[2]) return null;
+  return { botId: m[1], sha256: m[2], part: m[3] === 'manifest.json' ? 'sidecar' : 'archive' };
+}

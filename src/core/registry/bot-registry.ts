@@ -5,8 +5,8 @@
  *
  * Order of writes, so that a crash between two steps never leaves a record pointing at a
  * missing code object: archive → sidecar (upload); sidecar and archive checked → record
- * (apply); record deleted → objects deleted (remove). Old code versions are never
- * deleted while the bot exists.
+ * (apply); record deleted → objects deleted (remove). A deploy that changes the code prunes
+ * old packages afterwards, never the one a record references (see package-retention.ts).
  */
 import { createReadStream } from 'node:fs';
 import { explicitFieldIssues, isValidBotId, parseBotSpec, type Bot, type BotSpec, type CodeRef } from '../../domain/bot.js';
@@ -22,6 +22,7 @@ import { entrypointIssues } from './entrypoint-check.js';
 import { KeyedLock } from './keyed-lock.js';
 import { PackageCatalog, SIDECAR_VERSION, codeVersionLabel, type PackageSidecar } from './package-catalog.js';
 import { filePaths, type InspectPackage } from './package-inspection.js';
+import { DEFAULT_KEEP_PREVIOUS_PACKAGES, packagesToPrune } from './package-retention.js';
 import { attributeIssues, defaultsFromManifest, isRecord, mergePackageDefaults } from './spec-defaults.js';
 
 export interface BotRegistryOptions<L> {
@@ -46,6 +47,11 @@ export interface BotRegistryOptions<L> {
   readonly removePollMs?: number;
   /** How long a deferred purge keeps waiting for the container to go. */
   readonly latePurgeMs?: number;
+  /**
+   * After a deploy that changes the code, how many of the bot's other packages stay (the
+   * newest by upload time), besides the deployed one and the one it replaced. Default 2.
+   */
+  readonly keepPreviousPackages?: number;
 }
 
 export interface UploadResult {
@@ -80,6 +86,7 @@ export class BotRegistry<L = unknown> {
   private readonly catalog: PackageCatalog;
   private readonly lock = new KeyedLock();
   private readonly removal: BotRemoval;
+  private readonly keepPreviousPackages: number;
   private readonly background = new AbortController();
 
   constructor(options: BotRegistryOptions<L>) {
@@ -92,6 +99,7 @@ export class BotRegistry<L = unknown> {
     this.onWarning = options.onWarning ?? (() => undefined);
     this.maxWriteAttempts = options.maxWriteAttempts ?? DEFAULT_WRITE_ATTEMPTS;
     this.catalog = new PackageCatalog(options.objects);
+    this.keepPreviousPackages = checkedKeepCount(options.keepPreviousPackages ?? DEFAULT_KEEP_PREVIOUS_PACKAGES);
     this.removal = new BotRemoval({
       store: options.store,
       objects: options.objects,
@@ -156,10 +164,16 @@ export class BotRegistry<L = unknown> {
     return this.lock.run(id, async () => {
       const sidecar = await this.resolvePackage(id, input.code, signal);
       const spec = await this.validate(input, sidecar, signal);
-      return this.writeWithRetry(id, signal, (current) => {
+      // The record the successful write replaced: decide runs once per attempt, the last one counts.
+      const seen: { replaced: Bot | null } = { replaced: null };
+      const result = await this.writeWithRetry(id, signal, (current) => {
+        seen.replaced = current;
         const enabled = input.enabled === undefined ? (current?.enabled ?? true) : spec.enabled;
         return { ...spec, enabled };
       });
+      const replacedSha = seen.replaced?.code.sha256;
+      if (result.changed && replacedSha !== result.bot.code.sha256) await this.prunePackages(id, result.bot.code.sha256, replacedSha, signal);
+      return result;
     });
   }
 
@@ -194,6 +208,28 @@ export class BotRegistry<L = unknown> {
 
   async list(signal?: AbortSignal): Promise<Bot[]> {
     return this.store.listBots({}, signal);
+  }
+
+  /**
+   * Deletes the bot's packages beyond what retention keeps. Called under the bot's lock, so
+   * no deploy or upload of this bot in this process runs meanwhile. A failure is only
+   * logged: the deploy is stored, and the next one prunes again.
+   */
+  private async prunePackages(id: string, deployed: string, replaced: string | undefined, signal?: AbortSignal): Promise<void> {
+    try {
+      // Read back too: another process may have deployed (or removed the bot) since our write.
+      const current = await this.store.getBot(id, signal);
+      if (!current) return;
+      const packages = await this.catalog.list(id, signal);
+      const doomed = packagesToPrune(packages, {
+        referenced: new Set([deployed, current.code.sha256]),
+        ...(replaced !== undefined ? { replaced } : {}),
+        keepPrevious: this.keepPreviousPackages,
+      });
+      for (const pkg of doomed) await this.catalog.delete(pkg, signal);
+    } catch (err) {
+      this.onWarning(`old packages of ${id} not pruned: ${errorMessage(err)}`, err);
+    }
   }
 
   private async resolvePackage(id: string, code: unknown, signal?: AbortSignal): Promise<PackageSidecar> {
@@ -273,6 +309,11 @@ export class BotRegistry<L = unknown> {
       this.onWarning(`event ${event.op} of ${event.id} not published: ${errorMessage(err)}`, err);
     }
   }
+}
+
+function checkedKeepCount(n: number): number {
+  if (!Number.isSafeInteger(n) || n < 0) throw ValidationError.single('keepPreviousPackages', 'must be a whole number, 0 or more');
+  return n;
 }
 
 function assertBotId(id: string): void {

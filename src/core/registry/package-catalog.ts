@@ -5,8 +5,8 @@
  * checked (entrypoint, manifest defaults) without reading the archive again.
  */
 import type { CodeRef } from '../../domain/bot.js';
-import { objectKeys } from '../../domain/object-keys.js';
-import type { ObjectStore } from '../../ports/objects.js';
+import { objectKeys, parseCodeKey } from '../../domain/object-keys.js';
+import type { ObjectInfo, ObjectStore } from '../../ports/objects.js';
 
 export const SIDECAR_VERSION = 1;
 /** A sidecar is small JSON (entry paths); anything bigger was not written by us. */
@@ -22,6 +22,15 @@ export interface PackageSidecar {
   readonly files: readonly string[];
   readonly totalUncompressed: number;
   readonly uploadedAt: string;
+}
+
+/** One package as found under `code/<id>/`: its archive and sidecar keys, whichever exist. */
+export interface StoredPackage {
+  readonly sha256: string;
+  /** Sidecar first: deleting in this order makes the package unreferenceable before its archive goes. */
+  readonly keys: readonly string[];
+  /** When the archive was written (re-uploading the same bytes does not rewrite it); the sidecar's time without one. */
+  readonly storedAt: Date;
 }
 
 export function codeVersionLabel(sha256: string): string {
@@ -68,6 +77,32 @@ export class PackageCatalog {
     const archive = await this.objects.stat(sidecar.code.key, signal);
     if (archive?.size !== sidecar.code.size) return null;
     return sidecar;
+  }
+
+  /**
+   * Every package of the bot, complete or not (an archive without sidecar is what a crash
+   * between the two writes leaves). Keys Berth does not write are not listed.
+   */
+  async list(botId: string, signal?: AbortSignal): Promise<StoredPackage[]> {
+    const found = new Map<string, { archive?: ObjectInfo; sidecar?: ObjectInfo }>();
+    for await (const info of this.objects.list(objectKeys.codePrefix(botId), signal)) {
+      const parts = parseCodeKey(info.key);
+      if (parts?.botId !== botId) continue;
+      const entry = found.get(parts.sha256) ?? {};
+      entry[parts.part] = info;
+      found.set(parts.sha256, entry);
+    }
+    return [...found].map(([sha256, { archive, sidecar }]) => ({
+      sha256,
+      keys: [sidecar?.key, archive?.key].filter((k): k is string => k !== undefined),
+      storedAt: (archive ?? sidecar)?.modifiedAt ?? new Date(0),
+    }));
+  }
+
+  /** Deletes the package's objects, sidecar first. Returns how many objects were deleted. */
+  async delete(pkg: StoredPackage, signal?: AbortSignal): Promise<number> {
+    for (const key of pkg.keys) await this.objects.delete(key, signal);
+    return pkg.keys.length;
   }
 }
 
