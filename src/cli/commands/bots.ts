@@ -85,7 +85,7 @@ export async function setEnabled(ctx: CliContext, client: ApiClient, id: string,
   const verb = enabled ? 'enabled' : 'disabled';
   ctx.io.out(
     result.body.changed
-      ? `${id} ${verb}: ${enabled ? 'it starts within one reconcile' : 'its container is stopped (state saved) and removed'}\n`
+      ? `${id} ${verb}: ${enabled ? 'it starts within one reconcile' : 'its container is being stopped (the bot saves its state first) and removed; berth ls shows stopping until it is gone'}\n`
       : `${id} was already ${verb}\n`,
   );
 }
