@@ -72,7 +72,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
     registry: options.registry,
     logs: options.logs,
     state: options.state,
-    status: new StatusView({ store: options.store, logs: options.logs, stateProblems: options.state }),
+    status: new StatusView({ store: options.store, logs: options.logs, stateProblems: options.state, ...(options.clock ? { clock: options.clock } : {}) }),
     runs: new RunBook({
       store: options.store,
       ...(options.events ? { events: options.events } : {}),

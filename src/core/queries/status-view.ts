@@ -16,7 +16,8 @@ import type { StateReader } from './state-reader.js';
 
 /**
  * One word for people: the observed phase, or `disabled` once a disabled bot is down.
- * Scheduled bots: `running` while a run is going, else `scheduled` (or `disabled`).
+ * Scheduled bots: `running` while a run is going, `starting` while the next one waits warm for
+ * its slot, else `scheduled` (or `disabled`).
  */
 export type DisplayState = Phase | 'disabled' | 'stopping' | 'scheduled';
 
@@ -49,6 +50,7 @@ export interface StatusViewOptions {
   /** Log lines attached to a failing bot in `list` and in `get`. */
   readonly listLogLines?: number;
   readonly inspectLogLines?: number;
+  readonly clock?: () => Date;
 }
 
 const FAILING: ReadonlySet<Phase> = new Set(['crash-looping', 'failed']);
@@ -58,6 +60,7 @@ export class StatusView {
   private readonly logs: LogReader;
   private readonly stateProblems: Pick<StateReader, 'readProblem'> | undefined;
   private readonly listLogLines: number;
+  private readonly clock: () => Date;
   private readonly inspectLogLines: number;
 
   constructor(options: StatusViewOptions) {
@@ -66,6 +69,7 @@ export class StatusView {
     this.stateProblems = options.stateProblems;
     this.listLogLines = options.listLogLines ?? 5;
     this.inspectLogLines = options.inspectLogLines ?? 20;
+    this.clock = options.clock ?? (() => new Date());
   }
 
   async list(signal?: AbortSignal): Promise<BotView[]> {
@@ -102,21 +106,43 @@ export class StatusView {
   private async scheduledView(bot: Bot, status: BotStatus | null, signal?: AbortSignal): Promise<BotView> {
     const [state, runs] = await Promise.all([this.store.getSchedule(bot.id, signal), this.store.listRuns(bot.id, 1, signal)]);
     const lastRun = runs[0] ?? null;
-    const display: DisplayState = !bot.enabled ? 'disabled' : (await this.aRunIsGoing(bot.id, lastRun, signal)) ? 'running' : 'scheduled';
-    return { bot, status, state: display, schedule: { nextRunAt: bot.enabled ? (state?.nextRunAt ?? null) : null, lastRun } };
+    const now = this.clock().getTime();
+    const going = await this.goingRuns(bot.id, lastRun, now, signal);
+    // A run started warm, ahead of its slot (ScheduleService warmStartMs), is the next run until its slot.
+    const warm = going.filter((run) => isAhead(run, now)).map((run) => run.scheduledFor);
+    const display: DisplayState = !bot.enabled
+      ? 'disabled'
+      : going.length > warm.length
+        ? 'running'
+        : warm.length > 0
+          ? 'starting'
+          : 'scheduled';
+    const nextRunAt = bot.enabled ? (earliest([...warm, ...(state ? [state.nextRunAt] : [])]) ?? null) : null;
+    return { bot, status, state: display, schedule: { nextRunAt, lastRun } };
   }
 
   /**
-   * Slots skipped because a run is still going (overlap: skip) are newer records than that
-   * run, so a skipped newest record means looking further back (one page: history is
-   * pruned to a few hundred); any other newest record answers by itself, and `ls` reads
-   * one record per bot.
+   * The runs going on. Slots skipped because a run is still going (overlap: skip) are newer
+   * records than that run, and a run started warm ahead of its slot is newer than one that
+   * may still be going (overlap: allow): then one page further back (history is pruned to
+   * a few hundred). Any other newest record answers by itself, and `ls` reads one record
+   * per bot.
    */
-  private async aRunIsGoing(botId: string, newest: Run | null, signal?: AbortSignal): Promise<boolean> {
-    if (newest?.status !== 'skipped') return newest?.status === 'running';
+  private async goingRuns(botId: string, newest: Run | null, now: number, signal?: AbortSignal): Promise<Run[]> {
+    if (!newest) return [];
+    const lookBack = newest.status === 'skipped' || (newest.status === 'running' && isAhead(newest, now));
+    if (!lookBack) return newest.status === 'running' ? [newest] : [];
     const page = await this.store.listRuns(botId, MAX_RUN_PAGE, signal);
-    return page.some((run) => run.status === 'running');
+    return page.filter((run) => run.status === 'running');
   }
+}
+
+function isAhead(run: Run, now: number): boolean {
+  return Date.parse(run.scheduledFor) > now;
+}
+
+function earliest(instants: readonly string[]): string | undefined {
+  return [...instants].sort((a, b) => Date.parse(a) - Date.parse(b))[0];
 }
 
 export function displayState(bot: Bot, status: BotStatus | null): DisplayState {

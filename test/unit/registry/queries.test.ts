@@ -273,6 +273,27 @@ describe('StatusView', () => {
     expect(seen.stateProblem).toBeUndefined();
   });
 
+  it('a run started warm ahead of its slot: starting, and its slot is the next run, until the slot (or while another runs)', async () => {
+    const code = (await h.registry.uploadPackage('warm-bot', await writeTarGz(h.scratch('warm-bot.tar.gz'), PYTHON_BOT))).code;
+    await h.registry.applySpec({ id: 'warm-bot', code, kind: 'scheduled', schedule: { cron: '* * * * *', overlap: 'allow' } });
+    const slot = (minute: number) => new Date(T0 + minute * 60_000).toISOString();
+    const record = (minute: number) => ({ runId: `r${minute}`, botId: 'warm-bot', trigger: 'cron' as const, scheduledFor: slot(minute), createdAt: slot(minute - 0.1), status: 'running' as const });
+    // The slot of minute 1 is claimed (the stored next slot moved on to minute 2) and its container waits.
+    await h.store.advanceSchedule(null, { botId: 'warm-bot', nextRunAt: slot(2), basis: 'b' });
+    await h.store.createRun(record(1));
+    let now = T0 + 60_000 - 3_000;
+    const view = new StatusView({ store: h.store, logs: new LogReader({ objects: h.objects }), clock: () => new Date(now) });
+    expect((await view.get('warm-bot')).state).toBe('starting');
+    expect((await view.get('warm-bot')).schedule?.nextRunAt).toBe(slot(1));
+    now = T0 + 60_000;
+    expect((await view.get('warm-bot')).state).toBe('running');
+    expect((await view.get('warm-bot')).schedule?.nextRunAt).toBe(slot(2));
+    // Overlap allow: the run of minute 0 still going while minute 1's waits warm.
+    now = T0 + 60_000 - 3_000;
+    await h.store.createRun({ ...record(0), createdAt: slot(-0.1) });
+    expect((await view.list()).find((v) => v.bot.id === 'warm-bot')).toMatchObject({ state: 'running', schedule: { nextRunAt: slot(1) } });
+  });
+
   it('a disabled bot shows stopping while it still runs, then disabled', () => {
     const bot = { enabled: false } as Parameters<typeof displayState>[0];
     const status = (phase: 'running' | 'stopped') => ({ botId: 'x', phase, restartCount: 0, updatedAt: '' });
