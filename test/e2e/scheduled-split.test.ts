@@ -19,12 +19,13 @@ let nats: NatsServer | undefined;
 let probe: RuntimeProbe | undefined;
 
 afterAll(async () => {
+  // The services first, so that none acts on the removal of what is left.
+  for (const s of servers.splice(0)) await s.kill();
+  await stopAllBerthProcesses();
   if (probe) {
     for (const c of await probe.runtime.list({})) await probe.runtime.remove(c.id);
     await probe.close();
   }
-  for (const s of servers.splice(0)) await s.kill();
-  await stopAllBerthProcesses();
   await nats?.dispose();
   await stopAllNatsServers();
 }, 120_000);

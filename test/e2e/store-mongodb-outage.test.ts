@@ -60,13 +60,15 @@ describe('MongoDB store outage under berth serve (process runtime)', { timeout: 
   }, 300_000);
 
   afterAll(async () => {
+    // The service first: while it runs, removing a bot's container makes it start a new one
+    // (the destroy event triggers a reconcile), which outlived the test run.
+    await berth?.kill();
+    await stopAllBerthProcesses();
     if (probe) {
       const leftovers = await probe.runtime.list({});
       await Promise.all(leftovers.map((c) => probe.runtime.remove(c.id)));
       await probe.close();
     }
-    await berth?.kill();
-    await stopAllBerthProcesses();
     await mongo?.dispose();
     await stopAllMongoTestServers();
   }, 120_000);
