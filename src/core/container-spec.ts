@@ -6,7 +6,7 @@
  * where it put things — the process runtime moves them.
  */
 import type { Bot } from '../domain/bot.js';
-import { CONTAINER_PATHS, DAEMON_DEFAULTS, DAEMON_ENV } from '../domain/daemon-contract.js';
+import { BOT_ENV_PREFIX, CONTAINER_PATHS, DAEMON_DEFAULTS, DAEMON_ENV } from '../domain/daemon-contract.js';
 import type { DaemonObjectAccess } from '../ports/objects.js';
 import type { ContainerSpec } from '../ports/runtime.js';
 
@@ -75,7 +75,7 @@ export function buildContainerSpec(bot: Bot, ctx: ContainerSpecContext): Contain
  */
 export function containerEnv(bot: Bot, ctx: ContainerSpecContext): Record<string, string> {
   return {
-    ...bot.env,
+    ...Object.fromEntries(Object.entries(bot.env).map(([name, value]) => [`${BOT_ENV_PREFIX}${name}`, value])),
     BOT_ID: bot.id,
     BOT_CONFIG: JSON.stringify(bot.config),
     BOT_TYPE: bot.kind === 'live' ? 'realtime' : 'scheduled',

@@ -3,7 +3,7 @@
  * setting or secret, plus what the seed platform's packages expect.
  */
 import path from 'node:path';
-import { DAEMON_PRIVATE_ENV_PREFIXES } from '../domain/daemon-contract.js';
+import { BOT_ENV_PREFIX, DAEMON_PRIVATE_ENV_PREFIXES } from '../domain/daemon-contract.js';
 import type { DaemonSettings } from './settings.js';
 import { botHomeDir } from './work-paths.js';
 
@@ -19,7 +19,14 @@ export function isPrivateVariable(name: string): boolean {
 export function botEnvironment(base: Readonly<Record<string, string | undefined>>, s: DaemonSettings): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(base)) {
-    if (value !== undefined && !isPrivateVariable(name)) env[name] = value;
+    if (value !== undefined && !isPrivateVariable(name) && !name.startsWith(BOT_ENV_PREFIX)) env[name] = value;
+  }
+  // The bot's own variables (BOT_ENV_PREFIX) get their real names only here, in the bot's
+  // environment, and never replace what Berth set (validation refuses those names anyway).
+  for (const [name, value] of Object.entries(base)) {
+    if (value === undefined || !name.startsWith(BOT_ENV_PREFIX)) continue;
+    const real = name.slice(BOT_ENV_PREFIX.length);
+    if (real !== '' && !isPrivateVariable(real) && !(real in env)) env[real] = value;
   }
   env['BOT_ID'] ??= s.botId;
   env['BOT_CONFIG'] ??= '{}';

@@ -42,6 +42,16 @@ export const DAEMON_ENV = {
   maxExtractFiles: 'BERTH_DAEMON_MAX_EXTRACT_FILES',
 } as const;
 
+/**
+ * The bot's own variables (its spec's `env`) travel in the container's environment under
+ * this prefix, and the daemon hands them to the bot under their own names. The container's
+ * environment is also the daemon's, which runs as root with the object store's credentials:
+ * a bot's NODE_OPTIONS=--require=/bot/x.js, LD_PRELOAD or OPENSSL_CONF under its own name
+ * would configure the daemon's Node and loader too (code of the bot's run as root, or the
+ * daemon dead before its first log line).
+ */
+export const BOT_ENV_PREFIX = 'BERTH_BOT_ENV_';
+
 /** Prefixes stripped from the bot's environment. */
 export const DAEMON_PRIVATE_ENV_PREFIXES = ['BERTH_DAEMON_', 'BERTH_SECRET_'] as const;
 

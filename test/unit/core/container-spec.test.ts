@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildContainerSpec, FINAL_SYNC_SECONDS, type ContainerSpecContext } from '../../../src/core/container-spec.js';
-import { CONTAINER_PATHS, DAEMON_ENV } from '../../../src/domain/daemon-contract.js';
+import { BOT_ENV_PREFIX, CONTAINER_PATHS, DAEMON_ENV } from '../../../src/domain/daemon-contract.js';
 import { specHash } from '../../../src/domain/spec-hash.js';
 import { makeBot } from './support/bots.js';
 
@@ -80,8 +80,10 @@ describe('buildContainerSpec', () => {
       [DAEMON_ENV.node]: CONTAINER_PATHS.node,
       BOT_ID: 'a',
       BOT_TYPE: 'realtime',
-      API_URL: 'https://example.test',
+      [`${BOT_ENV_PREFIX}API_URL`]: 'https://example.test',
     });
+    // Not under its own name: the container's environment is the daemon's too.
+    expect(env.API_URL).toBeUndefined();
     expect(JSON.parse(env.BOT_CONFIG!)).toEqual({ symbol: 'ETH', n: 3 });
     expect(env[DAEMON_ENV.runId]).toBeUndefined();
   });

@@ -5,7 +5,9 @@
  * settings and secrets out).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DAEMON_ENV } from '../../../src/domain/daemon-contract.js';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { BOT_ENV_PREFIX, DAEMON_ENV } from '../../../src/domain/daemon-contract.js';
 import { DaemonSandbox, findPython, type Files } from './harness.js';
 
 let sb: DaemonSandbox;
@@ -79,7 +81,7 @@ describe.skipIf(!hasPython)('python entrypoints', () => {
       'python3.11',
       'main.py',
       { 'main.py': 'import os, json\n\ndef main(bot_id, config):\n    print("ENV " + json.dumps(dict(os.environ), sort_keys=True))\n    print("CWD " + os.getcwd())\n' },
-      { USER_SETTING: 'from-user' },
+      { USER_SETTING: 'from-user', [`${BOT_ENV_PREFIX}API_KEY`]: 'from-spec', [`${BOT_ENV_PREFIX}BOT_ID`]: 'not-me' },
     );
     expect(r.code).toBe(0);
     const env = JSON.parse(/ENV (.*)/.exec(r.stdout)![1]!) as Record<string, string>;
@@ -96,12 +98,28 @@ describe.skipIf(!hasPython)('python entrypoints', () => {
       PYTHONPATH: `${sb.botDir}/vendor:${sb.botDir}`,
       HOME: `${sb.workDir}/home`,
       USER_SETTING: 'from-user',
+      // The spec's variables, under their own names, never over what Berth sets.
+      API_KEY: 'from-spec',
     });
+    expect(Object.keys(env).filter((k) => k.startsWith(BOT_ENV_PREFIX))).toEqual([]);
     expect(/CWD (.*)/.exec(r.stdout)![1]).toBe(sb.botDir);
   });
 });
 
 describe('node entrypoints', () => {
+  it("a bot's NODE_OPTIONS configures the bot's Node, not the daemon's (root, with the store's credentials)", async () => {
+    const probe = path.join(sb.controlDir, 'probe.cjs');
+    const seen = path.join(sb.controlDir, 'required-by.txt');
+    await writeFile(probe, `require('node:fs').appendFileSync(${JSON.stringify(seen)}, process.argv[1] + '\\n');\n`);
+    const r = await runBot('nodejs20', 'index.js', { 'index.js': 'console.log("bot ran");\n' }, { [`${BOT_ENV_PREFIX}NODE_OPTIONS`]: `--require=${probe}` });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('bot ran');
+    const requiredBy = (await readFile(seen, 'utf8')).trim().split('\n');
+    expect(requiredBy).toHaveLength(1);
+    expect(requiredBy[0]).not.toMatch(/berth-daemon\.cjs$/);
+    expect(requiredBy[0]).toMatch(/entrypoint/);
+  });
+
   it('ESM: awaits the exported main(botId, config)', async () => {
     const r = await runBot('nodejs20', 'index.mjs', {
       'index.mjs': 'export async function main(id, config) { await new Promise((r) => setTimeout(r, 10)); console.log("main", id, config.greeting); }\nexport default function () { console.log("default must not run"); }\n',
