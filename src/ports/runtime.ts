@@ -13,6 +13,11 @@ export const LABELS = {
   run: 'berth.run',
   /** Separates Berth installations (and test runs) that share one engine; default `default`. */
   instance: 'berth.instance',
+  /**
+   * The desired-state store's installation id (DesiredStateStore.installationId): two
+   * installations started under the same instance still never take each other's containers.
+   */
+  installation: 'berth.installation',
 } as const;
 
 export type ContainerState = 'created' | 'running' | 'restarting' | 'paused' | 'exited' | 'dead' | 'removing';

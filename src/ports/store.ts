@@ -63,6 +63,13 @@ export interface DesiredStateStore {
   /** Idempotent. */
   deleteSchedule(botId: string, signal?: AbortSignal): Promise<void>;
 
+  /**
+   * The id of the installation this store is the desired state of: made up by the first
+   * call on a new store, the same for every process and every call ever after (concurrent
+   * first calls agree). Runtimes label what they create with it, so that another Berth on
+   * the same Docker Engine under the same `--instance` never takes this one's containers.
+   */
+  installationId(signal?: AbortSignal): Promise<string>;
   /** Quick round trip used for health reporting. Throws UnavailableError when down. */
   ping(signal?: AbortSignal): Promise<void>;
   /** Idempotent. */

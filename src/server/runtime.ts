@@ -17,6 +17,8 @@ export interface SelectedRuntime {
   readonly docker?: Dockerode;
   /** Set when `auto` fell back to processes: why Docker was not used. */
   readonly fallbackReason?: string;
+  /** Docker only: containers of this instance that another installation (store) made. */
+  readonly foreignContainers?: number;
 }
 
 const PING_TIMEOUT_MS = 3_000;
@@ -37,7 +39,8 @@ export async function pingDocker(docker: Dockerode, timeoutMs = PING_TIMEOUT_MS)
   }
 }
 
-export async function selectRuntime(config: ServerConfig): Promise<SelectedRuntime> {
+/** `installation`: the store's installation id, which Docker containers are labelled with. */
+export async function selectRuntime(config: ServerConfig, installation?: string): Promise<SelectedRuntime> {
   const processRuntime = () =>
     new ProcessRuntime({
       dataDir: path.join(config.dataDir, 'processes'),
@@ -60,5 +63,6 @@ export async function selectRuntime(config: ServerConfig): Promise<SelectedRunti
     }
     return { runtime: processRuntime(), fallbackReason: errorMessage(err).replace(/^runtime unavailable: /, '') };
   }
-  return { runtime: new DockerRuntime({ docker, instance: config.instance }), docker };
+  const runtime = new DockerRuntime({ docker, instance: config.instance, ...(installation !== undefined ? { installation } : {}) });
+  return { runtime, docker, foreignContainers: await runtime.foreignContainers() };
 }

@@ -111,7 +111,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     let runtime: ContainerRuntime | undefined;
     let image: string | undefined;
     if (role !== 'api') {
-      const selected = await selectRuntime(config);
+      const selected = await selectRuntime(config, await store.installationId(options.signal));
       runtime = selected.runtime;
       closers.push(() => selected.runtime.close());
       if (runtime.name === 'process') await prepareDirectories(config, [processRuntimeDirectory(config)]);
@@ -124,6 +124,13 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
         logger.warn({ reason: selected.fallbackReason }, 'falling back to the process runtime: bots run without container isolation');
       }
       await runtime.ping(options.signal);
+      if (selected.foreignContainers) {
+        const warning =
+          `WARNING: ${selected.foreignContainers} container(s) of instance "${config.instance}" on this Docker Engine belong to another Berth installation ` +
+          `(another store and data dir); they are left alone, but bots with the same id cannot run in both. Give each installation its own --instance.`;
+        announce(warning);
+        logger.warn({ instance: config.instance, containers: selected.foreignContainers }, 'containers of another installation with the same instance');
+      }
       if (selected.docker) {
         const problem = await checkDockerNetwork(selected.docker, config.network);
         if (problem) {

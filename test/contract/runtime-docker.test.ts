@@ -196,6 +196,31 @@ describe('DockerRuntime (Docker only)', () => {
     expect(info.HostConfig.NanoCpus).toBe(NCPU * 1e9);
   });
 
+  it('two installations under one instance: neither lists the other\'s containers, a shared bot id is a ConflictError saying so, unlabelled ones are adopted', async (ctx) => {
+    await ready(ctx);
+    const shared = instanceName();
+    const mine = new DockerRuntime({ docker: testDocker(), instance: shared, installation: 'aaaaaaaaaaaaaaaa' });
+    const theirs = new DockerRuntime({ docker: testDocker(), instance: shared, installation: 'bbbbbbbbbbbbbbbb' });
+    const legacy = new DockerRuntime({ docker: testDocker(), instance: shared });
+    try {
+      const s = spec({ script: 'exec sleep 600' });
+      const c = await theirs.start(s);
+      expect(await mine.list({})).toEqual([]);
+      expect(await mine.foreignContainers()).toBe(1);
+      expect(await theirs.foreignContainers()).toBe(0);
+      const err = await mine.start(s).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ConflictError);
+      expect((err as Error).message).toMatch(/another Berth installation .*own --instance/);
+      expect((await theirs.list({})).map((x) => x.id)).toEqual([c.id]);
+      // A container made before installations were labelled belongs to whoever lists it.
+      const old = await legacy.start(spec({ script: 'exec sleep 600' }));
+      expect((await mine.list({})).map((x) => x.id)).toEqual([old.id]);
+    } finally {
+      await removeInstance(shared);
+      await Promise.all([mine.close(), theirs.close(), legacy.close()]);
+    }
+  });
+
   it('a name held by another Berth instance (made before names carried the instance): ConflictError naming that instance and what to do', async (ctx) => {
     const runtime = await ready(ctx);
     const otherInstance = instanceName();

@@ -240,6 +240,23 @@ export function desiredStateStoreContract(name: string, make: () => Promise<Desi
       expect(await store.getBot('alpha')).not.toBeNull();
     });
 
+    it('has one installation id: the same for every connection, racing first calls and reopening; another store has another', async () => {
+      const other = await connect();
+      const [a, b, c] = await Promise.all([store.installationId(), other.installationId(), store.installationId()]);
+      expect(a).toMatch(/^[0-9a-f]{16}$/);
+      expect([b, c]).toEqual([a, a]);
+      await store.close();
+      expect(await (await connect()).installationId()).toBe(a);
+      const elsewhere = await make();
+      try {
+        await elsewhere.store.init();
+        expect(await elsewhere.store.installationId()).not.toBe(a);
+      } finally {
+        await elsewhere.store.close();
+        await elsewhere.cleanup();
+      }
+    });
+
     it('keeps data across connections closing and reopening', async () => {
       await store.writeBot(makeBot('alpha'), 0);
       await store.writeStatus({ botId: 'alpha', phase: 'stopped', restartCount: 1, updatedAt: '2024-01-01T00:00:00.000Z' });

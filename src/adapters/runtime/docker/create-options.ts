@@ -16,7 +16,7 @@ export const CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'SETUID', 'SETGI
 
 export const LOG_CONFIG = { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } } as const;
 
-export function containerLabels(spec: ContainerSpec, instance: string): Record<string, string> {
+export function containerLabels(spec: ContainerSpec, instance: string, installation?: string): Record<string, string> {
   const labels: Record<string, string> = {
     [LABELS.managed]: 'true',
     [LABELS.bot]: spec.botId,
@@ -24,6 +24,7 @@ export function containerLabels(spec: ContainerSpec, instance: string): Record<s
     [LABELS.spec]: spec.specHash,
     [LABELS.instance]: instance,
   };
+  if (installation !== undefined) labels[LABELS.installation] = installation;
   if (spec.runId !== undefined) labels[LABELS.run] = spec.runId;
   return labels;
 }
@@ -33,7 +34,7 @@ export function containerLabels(spec: ContainerSpec, instance: string): Record<s
  * the machine; the Engine refuses it instead ("Range of CPUs is from 0.01 to 2.00"), which
  * would leave a bot deployed with `cpus: 4` on a 2-CPU host never starting.
  */
-export function createOptions(spec: ContainerSpec, instance: string, hostCpus?: number): Dockerode.ContainerCreateOptions {
+export function createOptions(spec: ContainerSpec, instance: string, hostCpus?: number, installation?: string): Dockerode.ContainerCreateOptions {
   const memoryBytes = Math.round(spec.memoryMb * 1024 * 1024);
   const cpus = hostCpus !== undefined && hostCpus > 0 ? Math.min(spec.cpus, hostCpus) : spec.cpus;
   return {
@@ -41,7 +42,7 @@ export function createOptions(spec: ContainerSpec, instance: string, hostCpus?: 
     Image: spec.image,
     Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
     ...(spec.command ? { Cmd: [...spec.command] } : {}),
-    Labels: containerLabels(spec, instance),
+    Labels: containerLabels(spec, instance, installation),
     StopSignal: 'SIGTERM',
     StopTimeout: spec.stopGraceSeconds,
     HostConfig: {

@@ -29,6 +29,13 @@ export interface DockerRuntimeOptions {
   readonly docker?: Docker;
   /** Value of the `berth.instance` label this runtime creates and lists. */
   readonly instance: string;
+  /**
+   * The store's installation id (`berth.installation` label). Given, containers of the
+   * instance that carry another one are another installation's: never listed, never
+   * watched, never touched. Containers without the label (made before it existed) are
+   * this installation's.
+   */
+  readonly installation?: string;
   /** How long ping waits for an answer. */
   readonly pingTimeoutMs?: number;
   /**
@@ -58,6 +65,7 @@ export class DockerRuntime implements ContainerRuntime {
   readonly name = 'docker';
   readonly objectAccess = 'container' as const;
   readonly instance: string;
+  readonly installation: string | undefined;
   private readonly docker: Docker;
   private readonly pingTimeoutMs: number;
   private readonly cache = new InspectCache();
@@ -70,9 +78,30 @@ export class DockerRuntime implements ContainerRuntime {
   constructor(options: DockerRuntimeOptions) {
     if (!options.instance) throw new Error('DockerRuntime needs an instance name');
     this.instance = options.instance;
+    this.installation = options.installation;
     this.docker = options.docker ?? new Docker();
     this.pingTimeoutMs = options.pingTimeoutMs ?? 5000;
     this.cacheInspects = options.cacheInspects ?? true;
+  }
+
+  /** Another installation's container (see DockerRuntimeOptions.installation) is not. */
+  private isOurs(labels: Readonly<Record<string, string>>): boolean {
+    const theirs = labels[LABELS.installation];
+    return this.installation === undefined || theirs === undefined || theirs === this.installation;
+  }
+
+  /**
+   * How many containers of this instance belong to another installation: started with the
+   * same `--instance` on other stores. They are left alone; the caller warns.
+   */
+  async foreignContainers(signal?: AbortSignal): Promise<number> {
+    if (this.installation === undefined) return 0;
+    try {
+      const entries = await this.docker.listContainers({ all: true, filters: { label: this.labelFilters({}) }, abortSignal: signal } as Docker.ContainerListOptions);
+      return entries.filter((e) => !this.isOurs(e.Labels ?? {})).length;
+    } catch (err) {
+      throw translate(err, 'list containers');
+    }
   }
 
   containerName(botId: string, runId?: string): string {
@@ -116,7 +145,7 @@ export class DockerRuntime implements ContainerRuntime {
       throw translate(err, 'list containers');
     }
     this.ensureCacheFollower();
-    const listed = entries.map(fromListEntry);
+    const listed = entries.map(fromListEntry).filter((c) => this.isOurs(c.labels));
     // Only an unfiltered list sees every container of this instance.
     if (!filter.kind && !filter.botId) this.cache.retain(new Set(listed.map((c) => c.id)));
     const actual = await mapLimit(listed, INSPECT_CONCURRENCY, async (c) => {
@@ -163,7 +192,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async start(spec: ContainerSpec, signal?: AbortSignal): Promise<ActualContainer> {
-    const body = createOptions(spec, this.instance, await this.hostCpus(signal));
+    const body = createOptions(spec, this.instance, await this.hostCpus(signal), this.installation);
     const { name, ...rest } = body;
     let container: Docker.Container;
     try {
@@ -218,6 +247,9 @@ export class DockerRuntime implements ContainerRuntime {
       if (labels[LABELS.managed] !== 'true' || owner === undefined) return `${base} and is not Berth's: remove or rename it (docker rm -f ${name}), or deploy under another id`;
       if (owner !== this.instance) {
         return `${base}: it belongs to the Berth installation with instance "${owner}" on this Docker Engine (this one is "${this.instance}"); remove the bot there (berth rm), or deploy under another id`;
+      }
+      if (!this.isOurs(labels)) {
+        return `${base}: it belongs to another Berth installation (another store) that also runs as instance "${owner}" on this Docker Engine; give one of them its own --instance, or deploy under another id`;
       }
       return base;
     } catch {
@@ -279,6 +311,7 @@ export class DockerRuntime implements ContainerRuntime {
     const follower = new EventFollower(this.docker, {
       filters: { label: [`${LABELS.managed}=true`, `${LABELS.instance}=${this.instance}`], event: EVENT_TYPES },
       onEvent: (event) => {
+        if (!this.isOurs(event.Actor?.Attributes ?? {})) return;
         const mapped = toRuntimeEvent(event);
         if (mapped) handler(mapped);
       },

@@ -19,6 +19,7 @@ import { UnavailableError } from '../../../domain/errors.js';
 import type { BotStatus } from '../../../domain/status.js';
 import type { BotQuery, DesiredStateStore } from '../../../ports/store.js';
 import { assertNextGeneration } from '../generation.js';
+import { newInstallationId } from '../installation-id.js';
 import { abortable, storeError } from './errors.js';
 import { docId } from './keys.js';
 import * as history from './runs.js';
@@ -29,6 +30,7 @@ import { parseMongoUrl, type MongoTarget } from './url.js';
 export const COLLECTIONS = {
   bots: { name: 'bots', indexes: [{ key: { id: 1 }, name: 'by_id' }, { key: { kind: 1, enabled: 1, id: 1 }, name: 'by_kind_enabled_id' }] },
   statuses: { name: 'statuses', indexes: [{ key: { botId: 1 }, name: 'by_bot' }] },
+  meta: { name: 'meta', indexes: [] },
   ...history.RUN_COLLECTIONS,
 } as const;
 
@@ -40,6 +42,15 @@ interface BotDoc extends Document {
   kind: string;
   enabled: boolean;
   json: string;
+}
+
+/** Meta records are keyed like the others (docId), under a key no bot or run id can be. */
+const META_KEY_PREFIX = '\0meta';
+const INSTALLATION_KEY = 'installation';
+
+interface MetaDoc extends Document {
+  key: string;
+  value: string;
 }
 
 interface StatusDoc extends Document {
@@ -69,6 +80,18 @@ export class MongoStore implements DesiredStateStore {
 
   async init(signal?: AbortSignal): Promise<void> {
     await this.connection(signal);
+  }
+
+  async installationId(signal?: AbortSignal): Promise<string> {
+    return this.run('read installation id', signal, async (db) => {
+      const meta = db.collection<MetaDoc>(COLLECTIONS.meta.name);
+      // The first insert wins (the _id is unique); every process then reads the same id.
+      const key = { _id: docId(META_KEY_PREFIX, INSTALLATION_KEY), key: INSTALLATION_KEY };
+      await insertUnlessExists(meta, { ...key, value: newInstallationId() }, signal);
+      const doc = await meta.findOne(key, { signal });
+      if (!doc) throw new UnavailableError('store', 'the installation id just written cannot be read back');
+      return doc.value;
+    });
   }
 
   async getBot(id: string, signal?: AbortSignal): Promise<Bot | null> {

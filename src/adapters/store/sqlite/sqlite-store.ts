@@ -12,6 +12,7 @@ import { DEFAULT_RUN_PAGE, runPageSize, type Run, type ScheduleState } from '../
 import type { BotStatus } from '../../../domain/status.js';
 import type { BotQuery, DesiredStateStore } from '../../../ports/store.js';
 import { assertNextGeneration } from '../generation.js';
+import { newInstallationId } from '../installation-id.js';
 
 /** How long a writer waits for another process's lock before reporting the store busy. */
 const BUSY_TIMEOUT_MS = 5000;
@@ -41,6 +42,10 @@ const SCHEMA = `
     next_run_at TEXT NOT NULL,
     basis TEXT NOT NULL
   ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+  ) WITHOUT ROWID;
 `;
 
 export const SQLITE_MEMORY = ':memory:';
@@ -59,6 +64,14 @@ export class SqliteStore implements DesiredStateStore {
   async init(signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
     this.connection();
+  }
+
+  async installationId(signal?: AbortSignal): Promise<string> {
+    // The first insert wins; every process then reads the same id.
+    return this.run(signal, 'read installation id', (db) => {
+      this.prepare(db, "INSERT INTO meta (key, value) VALUES ('installation', ?) ON CONFLICT(key) DO NOTHING").run(newInstallationId());
+      return this.prepare<[], { value: string }>(db, "SELECT value FROM meta WHERE key = 'installation'").get()!.value;
+    });
   }
 
   async getBot(id: string, signal?: AbortSignal): Promise<Bot | null> {
