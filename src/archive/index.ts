@@ -6,7 +6,7 @@
 export { detectFormat, detectFileFormat } from './detect.js';
 export { inspectPackage, readManifest, fileSha256 } from './inspect.js';
 export { extractPackage, type ExtractResult } from './extract.js';
-export { parseManifest, checkEntrypoint, MANIFEST_MAX_BYTES } from './manifest.js';
+export { parseManifest, parseManifestWithWarnings, checkEntrypoint, MANIFEST_MAX_BYTES, type ParsedManifest } from './manifest.js';
 export { packDirectory, DEPLOY_SKIP_NAMES, type PackedDirectory } from './pack.js';
 export {
   DEFAULT_PACKAGE_LIMITS,

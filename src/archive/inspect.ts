@@ -8,7 +8,7 @@ import { stat } from 'node:fs/promises';
 import { PackageRejectedError } from '../domain/errors.js';
 import { detectFileFormat } from './detect.js';
 import { formatBytes } from './entry-rules.js';
-import { MANIFEST_MAX_BYTES, parseManifest } from './manifest.js';
+import { MANIFEST_MAX_BYTES, parseManifestWithWarnings } from './manifest.js';
 import { MANIFEST_FILE, resolveLimits, type Manifest, type PackageEntry, type PackageInspection, type PackageLimits } from './types.js';
 import { walkPackage } from './walk.js';
 
@@ -44,13 +44,15 @@ export async function inspectPackage(file: string, limits?: Partial<PackageLimit
     entries.push({ path: entry.path, type: 'file', size, executable: entry.executable });
   });
 
+  const parsed = manifestText !== undefined ? parseManifestWithWarnings(manifestText) : undefined;
   return {
     format,
     sha256,
     size: info.size,
     entries,
     totalUncompressed,
-    ...(manifestText !== undefined ? { manifest: parseManifest(manifestText) } : {}),
+    ...(parsed ? { manifest: parsed.manifest } : {}),
+    ...(parsed?.warnings.length ? { warnings: parsed.warnings } : {}),
   };
 }
 

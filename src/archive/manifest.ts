@@ -4,12 +4,31 @@
  * Only the package root is looked at: a package whose files sit in a single top-level
  * directory must be re-packed from inside that directory (the error for a missing
  * entrypoint says so).
+ *
+ * Keys: a near miss of a key Berth reads is refused (it would silently change what runs);
+ * the0's other keys are accepted; anything else is a warning, since packages written for
+ * the0 may carry keys of its own that Berth has no use for.
  */
 import { parse } from 'yaml';
 import { PackageRejectedError, errorMessage } from '../domain/errors.js';
+import { nearMiss } from '../domain/spelling.js';
 import { MANIFEST_FILE, type Manifest, type PackageInspection } from './types.js';
 
 export const MANIFEST_MAX_BYTES = 64 * 1024;
+
+/** The keys Berth reads. */
+const MANIFEST_KEYS = ['name', 'type', 'runtime', 'entrypoints', 'schedule'] as const;
+/** Keys of the0's format that Berth accepts without using them. */
+const THE0_ONLY_KEYS = ['description', 'version', 'author', 'schema', 'readme', 'metadata'] as const;
+/** Berth's own words for what this file spells differently: refused with the right key. */
+const BERTH_WORDS: ReadonlyMap<string, string> = new Map([['kind', 'type'], ['entrypoint', 'entrypoints'], ['cron', 'schedule']]);
+const KEYS_READ = 'name, type, runtime, entrypoints.bot and schedule';
+
+export interface ParsedManifest {
+  readonly manifest: Manifest;
+  /** One sentence per key that is ignored, for the person deploying the package. */
+  readonly warnings: readonly string[];
+}
 
 const KIND_BY_TYPE: Readonly<Record<string, 'live' | 'scheduled'>> = {
   realtime: 'live',
@@ -51,6 +70,11 @@ function checkRelativePath(field: string, p: string): string {
 
 /** Parses the text of a `bot-config.yaml`. Throws PackageRejectedError naming the field. */
 export function parseManifest(text: string): Manifest {
+  return parseManifestWithWarnings(text).manifest;
+}
+
+/** `parseManifest`, with the keys it ignores said as warnings. */
+export function parseManifestWithWarnings(text: string): ParsedManifest {
   let doc: unknown;
   try {
     doc = parse(text, { maxAliasCount: 50, uniqueKeys: true, prettyErrors: false });
@@ -58,9 +82,13 @@ export function parseManifest(text: string): Manifest {
     const firstLine = errorMessage(err).split('\n')[0] ?? 'invalid YAML';
     throw new PackageRejectedError(`${MANIFEST_FILE} is not valid YAML: ${firstLine}`, MANIFEST_FILE, { cause: err });
   }
-  if (doc === null || doc === undefined) return { flavor: 'the0' };
+  if (doc === null || doc === undefined) return { manifest: { flavor: 'the0' }, warnings: [] };
   if (!isMapping(doc)) throw new PackageRejectedError(`${MANIFEST_FILE} must be a mapping of fields (got ${describe(doc)})`, MANIFEST_FILE);
+  const warnings = [...unknownKeyWarnings(doc), ...entrypointKeyWarnings(doc['entrypoints'])];
+  return { manifest: manifestFields(doc), warnings };
+}
 
+function manifestFields(doc: Record<string, unknown>): Manifest {
   const name = optionalString(doc, 'name');
   const type = optionalString(doc, 'type');
   let kind: 'live' | 'scheduled' | undefined;
@@ -85,6 +113,56 @@ export function parseManifest(text: string): Manifest {
     ...(entrypoint !== undefined ? { entrypoint } : {}),
     ...(schedule !== undefined ? { schedule } : {}),
   };
+}
+
+/** Throws for a near miss of a key Berth reads; returns a warning for every other unknown key. */
+function unknownKeyWarnings(doc: Record<string, unknown>): string[] {
+  const warnings: string[] = [];
+  const known = new Set<string>([...MANIFEST_KEYS, ...THE0_ONLY_KEYS]);
+  for (const key of Object.keys(doc)) {
+    if (known.has(key)) continue;
+    const meant = BERTH_WORDS.get(key.toLowerCase()) ?? nearMiss(key, MANIFEST_KEYS);
+    if (meant !== undefined) throw misspelledKey(key, meant, doc[key]);
+    const the0Key = nearMiss(key, THE0_ONLY_KEYS);
+    warnings.push(
+      the0Key !== undefined
+        ? `${MANIFEST_FILE}: unknown key ${JSON.stringify(key)} is ignored (did you mean ${JSON.stringify(the0Key)}? Berth does not use that one either)`
+        : `${MANIFEST_FILE}: unknown key ${JSON.stringify(key)} is ignored; Berth reads ${KEYS_READ}`,
+    );
+  }
+  return warnings;
+}
+
+function misspelledKey(key: string, meant: string, value: unknown): PackageRejectedError {
+  const how =
+    meant === 'entrypoints' && typeof value === 'string'
+      ? `write the file to run as "entrypoints: {bot: ${value}}"`
+      : meant === 'type'
+        ? 'write "type: realtime" (a live bot) or "type: scheduled"'
+        : `rename it (the keys Berth reads are ${KEYS_READ})`;
+  return new PackageRejectedError(`${MANIFEST_FILE}: unknown key ${JSON.stringify(key)}: did you mean ${JSON.stringify(meant)}? ${capitalise(how)}`, MANIFEST_FILE);
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/**
+ * the0 packages may name other entry points (backtest, …) next to `bot`; Berth runs `bot`
+ * only, so a near miss of it is refused and its absence is said.
+ */
+function entrypointKeyWarnings(eps: unknown): string[] {
+  if (!isMapping(eps) || 'bot' in eps) return [];
+  const keys = Object.keys(eps);
+  const meant = keys.find((k) => nearMiss(k, ['bot']) !== undefined);
+  if (meant !== undefined) {
+    throw new PackageRejectedError(`${MANIFEST_FILE}: unknown key ${JSON.stringify(`entrypoints.${meant}`)}: did you mean "entrypoints.bot"? Rename it`, MANIFEST_FILE);
+  }
+  if (keys.length === 0) return [];
+  return [
+    `${MANIFEST_FILE}: "entrypoints" has no "bot" (only ${keys.map((k) => JSON.stringify(k)).join(', ')}), and Berth runs only entrypoints.bot: ` +
+      'the entrypoint comes from --entrypoint or the first of main.py, bot.py, index.js, … in the package',
+  ];
 }
 
 /**

@@ -71,6 +71,8 @@ export interface PackageInspection {
   /** Sum of the decompressed bytes of every file. */
   readonly totalUncompressed: number;
   readonly manifest?: Manifest;
+  /** What the package says that Berth ignores (unknown bot-config.yaml keys), one sentence each; absent when none. */
+  readonly warnings?: readonly string[];
 }
 
 /** The manifest file name, looked up at the package root only. */

@@ -51,6 +51,8 @@ export interface DeployOutcome {
   readonly op: 'created' | 'updated' | 'unchanged';
   readonly bot: Bot;
   readonly code: CodeRef;
+  /** The server's warnings about the package (keys of bot-config.yaml it ignores); absent when none. */
+  readonly warnings?: readonly string[];
 }
 
 export const CONTENT_TYPES = { zip: 'application/zip', 'tar.gz': 'application/gzip' } as const;
@@ -141,7 +143,7 @@ export async function deploy(
   resourcesFromFlags(flags, undefined);
 
   const archive = source.kind === 'directory' ? await tools.packDirectory(source.path, ctx.signal) : { body: await readFile(source.path), format: source.format };
-  const upload = await client.request<{ code: CodeRef }>('POST', botPath(id, '/package'), {
+  const upload = await client.request<{ code: CodeRef; warnings?: unknown }>('POST', botPath(id, '/package'), {
     body: archive.body,
     contentType: CONTENT_TYPES[archive.format],
     query: { format: archive.format },
@@ -149,14 +151,22 @@ export async function deploy(
     timeoutMs: 300_000,
     expect: ['code'],
   });
+  // Said before the deploy goes on, so they are read even when the deploy then fails.
+  const warnings = packageWarnings(upload.body.warnings);
+  for (const warning of warnings) ctx.io.err(`berth: warning: ${warning}\n`);
   const current = await client.request<BotView>('GET', botPath(id), { allow: [404], signal: ctx.signal, expect: ['bot'] });
   const existing = current.status === 404 ? undefined : current.body.bot;
   const body = deployRequest(id, upload.body.code, flags, existing, () => readConfig ?? {});
   const { body: result } = await client.request<{ bot: Bot; op: DeployOutcome['op'] }>('PUT', botPath(id), { json: body, signal: ctx.signal, expect: ['bot', 'op'] });
-  const outcome: DeployOutcome = { id, op: result.op, bot: result.bot, code: upload.body.code };
+  const outcome: DeployOutcome = { id, op: result.op, bot: result.bot, code: upload.body.code, ...(warnings.length ? { warnings } : {}) };
   if (flags.json) printJson(ctx, outcome);
   else ctx.io.out(deployMessage(outcome, source));
   return outcome;
+}
+
+/** The upload answer's `warnings`, kept to strings (servers older than them send none). */
+export function packageWarnings(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((w): w is string => typeof w === 'string') : [];
 }
 
 export function deployMessage(outcome: DeployOutcome, source: PackageSource): string {

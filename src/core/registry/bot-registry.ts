@@ -62,6 +62,8 @@ export interface UploadResult {
   readonly entries: number;
   /** False when the same content was already stored (immutable, content-addressed). */
   readonly stored: boolean;
+  /** What in the package is ignored (unknown bot-config.yaml keys); absent when nothing is. */
+  readonly warnings?: readonly string[];
 }
 
 export type ApplyOp = 'created' | 'updated' | 'unchanged';
@@ -144,6 +146,7 @@ export class BotRegistry<L = unknown> {
       ...(inspection.manifest !== undefined && inspection.manifest !== null ? { manifest: inspection.manifest } : {}),
       entries: inspection.entries.length,
       stored,
+      ...(inspection.warnings?.length ? { warnings: inspection.warnings } : {}),
     };
   }
 

@@ -4,6 +4,7 @@
  */
 import type { BotRuntime } from '../../domain/bot.js';
 import type { FieldIssue } from '../../domain/errors.js';
+import { editDistance } from '../../domain/spelling.js';
 
 const EXTENSIONS: Readonly<Record<BotRuntime, readonly string[]>> = {
   'python3.11': ['.py'],
@@ -45,18 +46,4 @@ function closest(target: string, candidates: readonly string[]): string[] {
 
 function baseName(p: string): string {
   return p.slice(p.lastIndexOf('/') + 1);
-}
-
-/** Levenshtein distance; inputs are short paths. */
-export function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      row.push(Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost));
-    }
-    prev = row;
-  }
-  return prev[b.length] ?? 0;
 }

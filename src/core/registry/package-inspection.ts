@@ -18,6 +18,8 @@ export interface PackageInspection {
   readonly entries: readonly (InspectedEntry | string)[];
   readonly totalUncompressed: number;
   readonly manifest?: unknown;
+  /** Accepted, but probably not what the author meant (unknown bot-config.yaml keys); for the uploader. */
+  readonly warnings?: readonly string[];
 }
 
 /** Throws PackageRejectedError for anything it will not accept. */

@@ -279,6 +279,26 @@ describe('invalid requests: 4xx naming the field, nothing written', () => {
     }
   });
 
+  it('bot-config.yaml: the upload answer carries warnings for ignored keys; a near miss of a key Berth reads is 422 naming it', async () => {
+    const upload = async (config: string) =>
+      h.app.inject({
+        method: 'POST',
+        url: `/v1/bots/${ID}/package`,
+        headers: { 'content-type': 'application/gzip' },
+        payload: await tarGzBuffer([...PYTHON_BOT, { path: 'bot-config.yaml', body: config }]),
+      });
+    const warned = await upload('type: realtime\nlicense: MIT\n');
+    expect(warned.statusCode, warned.body).toBe(200);
+    expect(warned.json().warnings).toEqual(['bot-config.yaml: unknown key "license" is ignored; Berth reads name, type, runtime, entrypoints.bot and schedule']);
+    const clean = await upload('type: realtime\ndescription: fine\n');
+    expect(clean.json()).not.toHaveProperty('warnings');
+    const before = await h.keys();
+    const refused = await upload('tpye: realtime\n');
+    expect(refused.statusCode).toBe(422);
+    expect(refused.json().error).toMatchObject({ code: 'package-rejected', entry: 'bot-config.yaml', message: expect.stringContaining('unknown key "tpye": did you mean "type"?') });
+    expect(await h.keys()).toEqual(before);
+  });
+
   it('a missing entrypoint and an unknown runtime are 400 naming the field', async () => {
     const { code } = await uploadPackage();
     const missing = await put(ID, { code, entrypoint: 'bot.py' });

@@ -170,6 +170,34 @@ describe('berth CLI over the API', () => {
   });
 });
 
+describe('berth deploy and bot-config.yaml keys', () => {
+  it('refuses a misspelled key by name, before anything is deployed', async () => {
+    const pkg = path.join(dir, 'typo-bot');
+    mkdirSync(pkg);
+    writeFileSync(path.join(pkg, 'main.py'), 'print(1)\n');
+    writeFileSync(path.join(pkg, 'other.py'), 'print(2)\n');
+    writeFileSync(path.join(pkg, 'bot-config.yaml'), 'entrypoint: other.py\n');
+    const run = await berth('deploy', pkg);
+    expect(run.code).toBe(1);
+    expect(run.err).toMatch(/^berth: POST \/v1\/bots\/typo-bot\/package failed: bot-config\.yaml: unknown key "entrypoint": did you mean "entrypoints"\? Write the file to run as "entrypoints: \{bot: other\.py\}"/);
+    expect((await berth('inspect', 'typo-bot')).code).toBe(1);
+  });
+
+  it('deploys with a warning on stderr for a key Berth ignores (in --json too)', async () => {
+    const pkg = path.join(dir, 'typo-bot');
+    writeFileSync(path.join(pkg, 'bot-config.yaml'), 'entrypoints:\n  bot: other.py\nlicense: MIT\n');
+    const warning = 'berth: warning: bot-config.yaml: unknown key "license" is ignored; Berth reads name, type, runtime, entrypoints.bot and schedule\n';
+    const run = await berth('deploy', pkg, '--disabled');
+    expect(run.code).toBe(0);
+    expect(run.err).toBe(warning);
+    expect(run.out).toMatch(/^created typo-bot from typo-bot \(python3\.11 other\.py/);
+    const json = await berth('deploy', pkg, '--disabled', '--json');
+    expect(json.err).toBe(warning);
+    expect(JSON.parse(json.out)).toMatchObject({ op: 'unchanged', warnings: [warning.slice('berth: warning: '.length, -1)] });
+    expect((await berth('rm', 'typo-bot')).code).toBe(0);
+  });
+});
+
 describe('berth CLI without a server', () => {
   it('says how to start one', async () => {
     const port = await closedPort();
