@@ -516,6 +516,7 @@ export class BotService {
         }
         this.log.info({ botId: action.botId, containerId: action.container.id, reason: action.reason }, 'removing container');
         await this.removeContainer(action.container);
+        if (action.reason === 'exited') outcome.exited = action.container;
         return;
       case 'start':
         if (!objectsOk) {

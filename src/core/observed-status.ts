@@ -17,6 +17,12 @@ export interface BotOutcome {
   readonly container?: ActualContainer;
   /** The container was created by this reconcile. */
   readonly started?: boolean;
+  /**
+   * A container of the bot found exited (stopped or killed from outside: `docker kill`, an
+   * engine restart) and removed by this reconcile, to be replaced: its exit is the bot's
+   * last, and the new container is a restart.
+   */
+  readonly exited?: ActualContainer;
   readonly crashLoop?: CrashLoopAction;
   readonly wait?: WaitReason;
   /** Something Berth chose not to do now (e.g. the object store is down). */
@@ -75,6 +81,9 @@ function withContainer(
   let prior = priorFor(prev, c.specHash);
   // Berth's own start after a crash-loop back-off is a restart too.
   if (outcome.started && sameSpec && prev?.phase === 'crash-looping') prior += 1;
+  const gone = outcome.started && outcome.exited?.specHash === c.specHash ? outcome.exited : undefined;
+  // So is its start in place of an exited container, which takes its runtime restarts along.
+  if (gone) prior += gone.restartCount + 1;
   const reset = hasStayedUp(c, now, policy);
   const keepBackoff = sameSpec && !reset;
   const exited = c.restartCount > 0 || c.state === 'exited' || c.state === 'dead';
@@ -84,8 +93,8 @@ function withContainer(
     containerId: c.id,
     restartCount: prior + c.restartCount,
     priorRestarts: prior,
-    lastExitCode: exited && c.exitCode !== undefined ? c.exitCode : prev?.lastExitCode,
-    lastExitAt: exited && c.finishedAt ? c.finishedAt : prev?.lastExitAt,
+    lastExitCode: exited && c.exitCode !== undefined ? c.exitCode : (gone?.exitCode ?? prev?.lastExitCode),
+    lastExitAt: exited && c.finishedAt ? c.finishedAt : (gone?.finishedAt ?? prev?.lastExitAt),
     lastError: outcome.error ?? outcome.deferred ?? (keepBackoff ? prev?.lastError : undefined),
     backoffCount: keepBackoff ? prev?.backoffCount : undefined,
     specHash: c.specHash,

@@ -418,6 +418,8 @@ describe('BotService', () => {
     await settle(w.service);
     expect(w.runtime.byBot('k').map((c) => c.state)).toEqual(['running']);
     expect(10_000 + DEFAULT_CRASH_LOOP_POLICY.exitedGraceMs + 250).toBeLessThan(INTERVAL);
+    // Its status counts that as a restart, with the kill's exit code.
+    expect(await w.store.getStatus('k')).toMatchObject({ restartCount: 1, lastExitCode: 137 });
   });
 
   it('stop() is idempotent, drains the pass in flight, leaves containers running and stops reacting', async () => {

@@ -72,6 +72,17 @@ describe('deriveStatus', () => {
     expect(crashedAgain.restartCount).toBe(6);
   });
 
+  it('a container killed from outside and replaced: a restart, with its exit code, its runtime restarts kept', () => {
+    const running = deriveStatus('a', undefined, { bot, container: c({ restartCount: 2, exitCode: 1, finishedAt: ago(9_000) }) }, NOW, policy)!;
+    expect(running.restartCount).toBe(2);
+    const killed = c({ state: 'exited', restartCount: 2, exitCode: 137, finishedAt: ago(6_000) });
+    const replaced = deriveStatus('a', running, { bot, exited: killed, container: c({ id: 'c2' }), started: true }, NOW, policy)!;
+    expect(replaced).toMatchObject({ phase: 'starting', containerId: 'c2', restartCount: 3, priorRestarts: 3, lastExitCode: 137, lastExitAt: ago(6_000) });
+    // An exited container of another spec is no restart of this one, nor its exit.
+    const redeployed = deriveStatus('a', running, { bot, exited: { ...killed, specHash: 'old' }, container: c({ id: 'c3' }), started: true }, NOW, policy)!;
+    expect(redeployed).toMatchObject({ restartCount: 0, lastExitCode: 1 });
+  });
+
   it('clears the back-off once the bot has stayed up, and starts counting afresh for a new spec', () => {
     const prev: BotStatus = {
       botId: 'a', phase: 'running', containerId: 'c2', restartCount: 4, priorRestarts: 4, backoffCount: 2,
