@@ -23,7 +23,7 @@ import { KeyedLock } from './keyed-lock.js';
 import { PackageCatalog, SIDECAR_VERSION, codeVersionLabel, type PackageSidecar } from './package-catalog.js';
 import { filePaths, type InspectPackage } from './package-inspection.js';
 import { DEFAULT_KEEP_PREVIOUS_PACKAGES, packagesToPrune } from './package-retention.js';
-import { attributeIssues, defaultsFromManifest, isRecord, mergePackageDefaults } from './spec-defaults.js';
+import { attributeIssues, defaultsFromManifest, isRecord, mergePackageDefaults, underivedFieldIssues } from './spec-defaults.js';
 
 export interface BotRegistryOptions<L> {
   readonly store: DesiredStateStore;
@@ -271,8 +271,12 @@ export class BotRegistry<L = unknown> {
     try {
       spec = parseBotSpec(merged);
     } catch (err) {
-      if (err instanceof ValidationError) throw new ValidationError(attributeIssues(err.issues, fromManifest), { cause: err });
-      throw err;
+      if (!(err instanceof ValidationError)) throw err;
+      // A runtime left to follow from a missing entrypoint is explained by the entrypoint's issue.
+      const underived = underivedFieldIssues(merged, sidecar.files);
+      const missing = underived.length ? ['entrypoint', 'runtime'].filter((f) => merged[f] === undefined) : [];
+      const rest = err.issues.filter((issue) => !missing.includes(issue.field));
+      throw new ValidationError([...underived, ...attributeIssues(rest, fromManifest)], { cause: err });
     }
     const issues = entrypointIssues(spec.entrypoint, spec.runtime, sidecar.files);
     if (issues.length) throw new ValidationError(attributeIssues(issues, fromManifest));

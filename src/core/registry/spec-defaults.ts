@@ -80,6 +80,40 @@ export function mergePackageDefaults(
   return { input: out, fromManifest };
 }
 
+/**
+ * Why `entrypoint` or `runtime` is still missing once every default was tried: the schema
+ * would only say "must be a string", which tells nobody that the package had nothing to run.
+ */
+export function underivedFieldIssues(merged: Readonly<Record<string, unknown>>, files: readonly string[]): FieldIssue[] {
+  if (merged.entrypoint === undefined) return [{ field: 'entrypoint', message: noEntrypointMessage(files) }];
+  if (merged.runtime === undefined && typeof merged.entrypoint === 'string') {
+    return [
+      {
+        field: 'runtime',
+        message:
+          `cannot be told from the entrypoint ${JSON.stringify(merged.entrypoint)} (only .py means python3.11 and .js/.mjs/.cjs nodejs20); ` +
+          'give it (berth deploy --runtime python3.11 or nodejs20)',
+      },
+    ];
+  }
+  return [];
+}
+
+function noEntrypointMessage(files: readonly string[]): string {
+  const tops = new Set(files.map((f) => f.split('/')[0]));
+  const [onlyTop] = tops;
+  const why =
+    files.length === 0
+      ? 'the package has no files'
+      : tops.size === 1 && onlyTop !== undefined && files.every((f) => f.startsWith(`${onlyTop}/`))
+        ? `every file of the package is under "${onlyTop}/" (pack the contents of that directory instead)`
+        : `none of ${CONVENTIONAL_ENTRYPOINTS.join(', ')} is at the package root and no bot-config.yaml names one (entrypoints.bot)`;
+  return (
+    `no runnable file found: ${why}. Name the file to run (berth deploy --entrypoint <file>, with --runtime python3.11 or nodejs20 ` +
+    'unless it ends in .py or .js), or add main.py, index.js or a bot-config.yaml with entrypoints.bot'
+  );
+}
+
 /** Says where a bad value came from when the user did not type it. */
 export function attributeIssues(issues: readonly FieldIssue[], fromManifest: ReadonlySet<string>): FieldIssue[] {
   return issues.map((issue) => {

@@ -139,7 +139,19 @@ describe('berth CLI over the API', () => {
     writeFileSync(path.join(pkg, 'README.md'), 'nothing to run');
     const run = await berth('deploy', pkg);
     expect(run.code).toBe(1);
-    expect(run.err).toMatch(/entrypoint/);
+    expect(run.err).toMatch(/^berth: PUT \/v1\/bots\/empty-bot failed: entrypoint: no runnable file found: none of main\.py, .* is at the package root/);
+    expect(run.err).toContain('Name the file to run (berth deploy --entrypoint <file>, with --runtime python3.11 or nodejs20');
+    expect(run.err).not.toMatch(/must be a string/);
+  });
+
+  it('an empty directory is refused the same way', async () => {
+    const pkg = path.join(dir, 'void-bot');
+    mkdirSync(pkg);
+    const run = await berth('deploy', pkg);
+    expect(run.code).toBe(1);
+    expect(run.err).toMatch(/^berth: PUT \/v1\/bots\/void-bot failed: entrypoint: no runnable file found: the package has no files\. Name the file to run/);
+    expect(run.err).not.toMatch(/must be a string/);
+    expect((await berth('rm', 'void-bot')).code).toBe(0);
   });
 
   it('usage errors exit 2 before anything is uploaded', async () => {

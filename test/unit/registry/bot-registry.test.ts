@@ -217,6 +217,26 @@ describe('applySpec', () => {
     expect(issue?.message).toContain('bot-config.yaml');
   });
 
+  it('a package with nothing to run says so and how to fix it, instead of "must be a string" on runtime and entrypoint', async () => {
+    const issuesOf = async (entries: Parameters<typeof upload>[1], extra: Record<string, unknown> = {}) => {
+      const id = uniqueId();
+      return validationIssues(await h.registry.applySpec({ id, code: await upload(id, entries), ...extra }).catch((e: unknown) => e));
+    };
+    const fix = 'Name the file to run (berth deploy --entrypoint <file>, with --runtime python3.11 or nodejs20 unless it ends in .py or .js), or add main.py, index.js or a bot-config.yaml with entrypoints.bot';
+    expect(await issuesOf([{ path: 'README.md', body: 'nothing to run' }])).toEqual([
+      { field: 'entrypoint', message: `no runnable file found: none of main.py, bot.py, index.js, main.js, index.mjs, main.mjs, bot.js is at the package root and no bot-config.yaml names one (entrypoints.bot). ${fix}` },
+    ]);
+    expect(await issuesOf([{ path: 'bot/', type: 'directory' }, { path: 'bot/main.py', body: '' }])).toEqual([
+      { field: 'entrypoint', message: `no runnable file found: every file of the package is under "bot/" (pack the contents of that directory instead). ${fix}` },
+    ]);
+    // Other bad fields are still named next to it.
+    const both = await issuesOf([{ path: 'bot-config.yaml', body: `name: ${'n'.repeat(201)}\n` }]);
+    expect(both.map((i) => i.field)).toEqual(['entrypoint', 'name']);
+    expect(await issuesOf([{ path: 'run.sh', body: '' }], { entrypoint: 'run.sh' })).toEqual([
+      { field: 'runtime', message: 'cannot be told from the entrypoint "run.sh" (only .py means python3.11 and .js/.mjs/.cjs nodejs20); give it (berth deploy --runtime python3.11 or nodejs20)' },
+    ]);
+  });
+
   it('refuses a bad id, a missing code and code that was never uploaded', async () => {
     const bad = await h.registry.applySpec({ id: 'Not OK', code: 'x' }).catch((e: unknown) => e);
     expect(validationIssues(bad).map((i) => i.field)).toContain('id');
