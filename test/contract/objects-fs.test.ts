@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FsObjectStore } from '../../src/adapters/objects/fs/fs-object-store.js';
+import { compareKeys } from '../../src/adapters/objects/fs/keys.js';
 import { openObjectStore } from '../../src/adapters/objects/open.js';
 import { UnavailableError, ValidationError } from '../../src/domain/errors.js';
 import { waitFor } from '../support/wait.js';
@@ -116,6 +117,20 @@ describe('FsObjectStore specifics', () => {
     // deletePrefix cleans them up without counting them as objects.
     expect(await store.deletePrefix('state/b1/')).toBe(0);
     expect(await allFiles(root)).toEqual([]);
+  });
+
+  it('orders keys by their UTF-8 bytes, surrogate pairs included', () => {
+    const alphabet = ['a', 'z', '-', '/', '0', 'é', '\u07ff', '\u0800', '\ud7ff', '\ue000', '\uffff', '\u{10000}', '\u{1F600}', '\u{10FFFF}'];
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+    const word = () => Array.from({ length: next() % 4 }, () => alphabet[next() % alphabet.length]).join('');
+    const sign = (n: number) => Math.sign(n);
+    for (let i = 0; i < 2000; i++) {
+      const common = word();
+      const a = common + word();
+      const b = common + word();
+      expect(sign(compareKeys(a, b)), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`).toBe(sign(Buffer.compare(Buffer.from(a), Buffer.from(b))));
+    }
   });
 
   it('removes directories that deletes leave empty', async () => {

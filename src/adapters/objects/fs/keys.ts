@@ -52,7 +52,23 @@ export function assertValidPrefix(prefix: string): void {
   if (issue) throw ValidationError.single('prefix', `${JSON.stringify(prefix)} ${issue}`);
 }
 
-/** Compares keys by their UTF-8 bytes, the order S3 lists in. */
+/**
+ * Compares keys by their UTF-8 bytes, the order S3 lists in. UTF-16 code units sort the
+ * same way until a surrogate is involved, so only then are the bytes compared: encoding
+ * both keys on every comparison made sorting one day of log chunks (40,000 names in
+ * directory order) take ~250–450 ms instead of ~35–65 ms.
+ */
 export function compareKeys(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= SURROGATE_MIN || y >= SURROGATE_MIN) return Buffer.compare(Buffer.from(a), Buffer.from(b));
+    return x < y ? -1 : 1;
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
 }
+
+/** From here up, UTF-16 code-unit order and UTF-8 byte order may disagree. */
+const SURROGATE_MIN = 0xd800;
