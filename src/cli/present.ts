@@ -1,4 +1,5 @@
 /** Pure rendering of API answers for people (`--json` prints the answers as they are). */
+import type { BotKind } from '../domain/bot.js';
 import type { LogEntry } from '../domain/logs.js';
 import type { Run } from '../domain/run.js';
 import { nothingSaved, type StateProblem } from '../domain/state-problem.js';
@@ -137,8 +138,8 @@ export function formatNextRun(at: string | null | undefined, now: Date): string 
 
 export const RUNS_TABLE_HEADERS = ['RUN', 'TRIGGER', 'SCHEDULED FOR', 'STARTED', 'DURATION', 'STATUS', 'EXIT', 'LAST OUTPUT'] as const;
 
-export function runsTable(botId: string, runs: readonly Run[]): string {
-  if (runs.length === 0) return `${botId} has no runs yet (\`berth run ${botId}\` starts one now).\n`;
+export function runsTable(botId: string, runs: readonly Run[], bot: { kind?: BotKind; enabled?: boolean } = {}): string {
+  if (runs.length === 0) return noRunsText(botId, bot);
   const rows = runs.map((r) => [
     r.runId,
     r.trigger,
@@ -150,6 +151,17 @@ export function runsTable(botId: string, runs: readonly Run[]): string {
     truncate(r.reason ?? r.outputTail?.filter((l) => l.trim() !== '').at(-1) ?? '', 60),
   ]);
   return formatTable(RUNS_TABLE_HEADERS, rows);
+}
+
+/** Why there are no runs, and only advice that works for this bot (`berth run` refuses live and disabled bots). */
+function noRunsText(botId: string, bot: { kind?: BotKind; enabled?: boolean }): string {
+  if (bot.kind === 'live') {
+    return `${botId} is a live bot, and a live bot has no runs (only scheduled bots do): \`berth logs ${botId}\` shows its output, \`berth inspect ${botId}\` its status.\n`;
+  }
+  if (bot.enabled === false) {
+    return `${botId} has no runs yet and is disabled (\`berth enable ${botId}\` lets it run on its schedule; then \`berth run ${botId}\` starts one now).\n`;
+  }
+  return `${botId} has no runs yet (\`berth run ${botId}\` starts one now).\n`;
 }
 
 export function formatDuration(from: string | undefined, to: string | undefined): string {

@@ -21,7 +21,8 @@ export function runRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get('/v1/bots/:id/runs', async (request, reply) => {
     const { id } = parseOrThrow(idParams, request.params);
     const { limit } = parseOrThrow(runsQuery, request.query);
-    return { botId: id, runs: await ctx.runs.list(id, limit, requestSignal(request, reply)) };
+    const { kind, enabled, runs } = await ctx.runs.list(id, limit, requestSignal(request, reply));
+    return { botId: id, kind, enabled, runs };
   });
 
   app.get('/v1/bots/:id/runs/:runId', async (request, reply) => {

@@ -1,5 +1,5 @@
 /** Scheduled bots from the command line: `berth run <id>` (run now) and `berth runs <id>` (history). */
-import type { RunNowResult } from '../../core/queries/index.js';
+import type { RunHistory, RunNowResult } from '../../core/queries/index.js';
 import type { Run } from '../../domain/run.js';
 import { parsePositiveInt } from '../args.js';
 import type { ApiClient } from '../client.js';
@@ -28,8 +28,9 @@ export function runNowMessage(run: Run): string {
 
 export async function listRuns(ctx: CliContext, client: ApiClient, id: string, flags: JsonFlag & { limit?: string }): Promise<Run[]> {
   const limit = flags.limit === undefined ? undefined : parsePositiveInt('--limit', flags.limit, 500);
-  const { runs } = await client.get<{ runs: Run[] }>(botPath(id, '/runs'), { query: { limit }, signal: ctx.signal, expect: ['runs'] });
+  // kind and enabled are absent from servers older than them.
+  const { runs, kind, enabled } = await client.get<Partial<RunHistory> & { runs: Run[] }>(botPath(id, '/runs'), { query: { limit }, signal: ctx.signal, expect: ['runs'] });
   if (flags.json) printJson(ctx, runs);
-  else ctx.io.out(runsTable(id, runs));
+  else ctx.io.out(runsTable(id, runs, { ...(kind !== undefined ? { kind } : {}), ...(enabled !== undefined ? { enabled } : {}) }));
   return runs;
 }

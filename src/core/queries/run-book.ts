@@ -4,7 +4,7 @@
  * an API-only process publishes the request on the event bus and answers with the run id
  * a scheduler will use (every scheduler hears it; the create-once record lets one run it).
  */
-import type { Bot } from '../../domain/bot.js';
+import type { Bot, BotKind } from '../../domain/bot.js';
 import { ConflictError, NotFoundError } from '../../domain/errors.js';
 import { subjects, type RunRequestedEvent } from '../../domain/events.js';
 import { DEFAULT_RUN_PAGE, type Run } from '../../domain/run.js';
@@ -27,12 +27,19 @@ export interface RunBookOptions {
 /** Answer to "run now": the run itself, or the request handed to the schedulers. */
 export type RunNowResult = { readonly run: Run; readonly requested?: undefined } | { readonly requested: RunRequestedEvent; readonly run?: undefined };
 
+/** A bot's runs, with what a reader needs to say why there are none (a live or a disabled bot). */
+export interface RunHistory {
+  readonly kind: BotKind;
+  readonly enabled: boolean;
+  readonly runs: Run[];
+}
+
 export class RunBook {
   constructor(private readonly o: RunBookOptions) {}
 
-  async list(botId: string, limit = DEFAULT_RUN_PAGE, signal?: AbortSignal): Promise<Run[]> {
-    await this.bot(botId, signal);
-    return this.o.store.listRuns(botId, limit, signal);
+  async list(botId: string, limit = DEFAULT_RUN_PAGE, signal?: AbortSignal): Promise<RunHistory> {
+    const bot = await this.bot(botId, signal);
+    return { kind: bot.kind, enabled: bot.enabled, runs: await this.o.store.listRuns(botId, limit, signal) };
   }
 
   async get(botId: string, runId: string, signal?: AbortSignal): Promise<Run> {

@@ -97,6 +97,8 @@ describe('scheduled bots through the API', () => {
     const runs = await h.app.inject({ url: '/v1/bots/nightly/runs?limit=10' });
     expect(runs.statusCode).toBe(200);
     expect((runs.json() as { runs: Run[] }).runs.map((r) => r.runId)).toEqual(['s20260328013000', 's20260327013000']);
+    // What the CLI needs to say why a bot has no runs, read with the bot the route reads anyway.
+    expect(runs.json()).toMatchObject({ botId: 'nightly', kind: 'scheduled', enabled: true });
     expect(((await h.app.inject({ url: '/v1/bots/nightly/runs?limit=1' })).json() as { runs: Run[] }).runs).toHaveLength(1);
     expect((await h.app.inject({ url: '/v1/bots/nightly/runs/s20260327013000' })).json()).toMatchObject({ status: 'succeeded' });
     expect((await h.app.inject({ url: '/v1/bots/nightly/runs/s20990101000000' })).statusCode).toBe(404);
@@ -127,6 +129,7 @@ describe('scheduled bots through the API', () => {
     const liveCode = await upload(h, 'alive');
     await h.app.inject({ method: 'PUT', url: '/v1/bots/alive', payload: { code: liveCode } });
     expect((await h.app.inject({ method: 'POST', url: '/v1/bots/alive/run' })).statusCode).toBe(409);
+    expect((await h.app.inject({ url: '/v1/bots/alive/runs' })).json()).toEqual({ botId: 'alive', kind: 'live', enabled: true, runs: [] });
     expect((await h.app.inject({ method: 'POST', url: '/v1/bots/nobody/run' })).statusCode).toBe(404);
     expect(calls).toEqual(['manual']);
   });

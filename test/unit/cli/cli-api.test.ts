@@ -99,6 +99,16 @@ describe('berth CLI over the API', () => {
     expect(logs).toEqual({ code: 0, out: '', err: '' });
   });
 
+  it('runs of a live bot says it has none and points to logs, not to berth run (which refuses live bots)', async () => {
+    const runs = await berth('runs', 'python-counter');
+    expect(runs).toEqual({
+      code: 0,
+      err: '',
+      out: 'python-counter is a live bot, and a live bot has no runs (only scheduled bots do): `berth logs python-counter` shows its output, `berth inspect python-counter` its status.\n',
+    });
+    expect((await berth('run', 'python-counter')).code).toBe(1);
+  });
+
   it('state and inspect say when the newest state is not being saved (the record the daemon writes)', async () => {
     const objects = openObjectStore(`file:${path.join(dir, '.berth', 'objects')}`);
     const since = new Date(Date.now() - 120_000).toISOString();

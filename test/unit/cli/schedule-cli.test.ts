@@ -63,6 +63,17 @@ describe('presenting scheduled bots', () => {
     expect(runsTable('nightly', [])).toContain('berth run nightly');
   });
 
+  it('no runs: says why, and points only to commands that work for the bot (berth run refuses live and disabled bots)', () => {
+    expect(runsTable('nightly', [], { kind: 'scheduled', enabled: true })).toBe('nightly has no runs yet (`berth run nightly` starts one now).\n');
+    expect(runsTable('ticker', [], { kind: 'live', enabled: true })).toBe(
+      'ticker is a live bot, and a live bot has no runs (only scheduled bots do): `berth logs ticker` shows its output, `berth inspect ticker` its status.\n',
+    );
+    expect(runsTable('ticker', [], { kind: 'live', enabled: false })).not.toContain('berth run ');
+    expect(runsTable('nightly', [], { kind: 'scheduled', enabled: false })).toBe(
+      'nightly has no runs yet and is disabled (`berth enable nightly` lets it run on its schedule; then `berth run nightly` starts one now).\n',
+    );
+  });
+
   it('ls shows NEXT RUN only when there are scheduled bots, and the last run exit for them', () => {
     const live: BotView = { bot: makeBot('live'), status: null, state: 'pending' };
     expect(botsTable([live], now)).not.toContain('NEXT RUN');
