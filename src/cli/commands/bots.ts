@@ -1,5 +1,6 @@
 /** The read and manage commands: ls, inspect, logs, state, enable, disable, rm. */
 import type { BotView, StateSnapshot } from '../../core/queries/index.js';
+import type { Bot } from '../../domain/bot.js';
 import type { LogEntry } from '../../domain/logs.js';
 import { checkBotId, parsePositiveInt, parseSince } from '../args.js';
 import type { ApiClient } from '../client.js';
@@ -76,18 +77,30 @@ async function followLogs(
 }
 
 export async function setEnabled(ctx: CliContext, client: ApiClient, id: string, enabled: boolean, flags: JsonFlag): Promise<void> {
-  const result = await client.request<{ bot: { id: string }; op: string; changed: boolean }>(
+  const result = await client.request<{ bot: Pick<Bot, 'id'> & Partial<Pick<Bot, 'kind' | 'schedule'>>; op: string; changed: boolean }>(
     'POST',
     botPath(id, enabled ? '/enable' : '/disable'),
-    { signal: ctx.signal },
+    { signal: ctx.signal, expect: ['bot', 'changed'] },
   );
   if (flags.json) return printJson(ctx, result.body);
   const verb = enabled ? 'enabled' : 'disabled';
-  ctx.io.out(
-    result.body.changed
-      ? `${id} ${verb}: ${enabled ? 'it starts within one reconcile' : 'its container is being stopped (the bot saves its state first) and removed; berth ls shows stopping until it is gone'}\n`
-      : `${id} was already ${verb}\n`,
-  );
+  ctx.io.out(result.body.changed ? `${id} ${verb}: ${enabledEffect(id, result.body.bot, enabled)}\n` : `${id} was already ${verb}\n`);
+}
+
+/**
+ * What enabling or disabling does next, by kind: a live bot has a container to start or
+ * stop; a scheduled bot has none between runs, only slots to run or skip.
+ */
+export function enabledEffect(id: string, bot: Partial<Pick<Bot, 'kind' | 'schedule'>>, enabled: boolean): string {
+  if (bot.kind === 'scheduled') {
+    const when = bot.schedule ? ` of "${bot.schedule.cron}" (${bot.schedule.timezone})` : '';
+    return enabled
+      ? `it runs at its next slot${when}, with no catch-up of the slots it missed (berth ls shows NEXT RUN)`
+      : `no further slot runs (only one already starting, at most 5 s away); a run in progress finishes (\`berth runs ${id}\` shows it)`;
+  }
+  return enabled
+    ? 'it starts within one reconcile'
+    : 'its container is being stopped (the bot saves its state first) and removed; berth ls shows stopping until it is gone';
 }
 
 interface RemoveBody {

@@ -220,6 +220,30 @@ describe('berth deploy and bot-config.yaml keys', () => {
   });
 });
 
+describe('berth enable / disable by kind', () => {
+  it('a scheduled bot has no container between runs: the messages speak of slots and runs', async () => {
+    const deployed = await berth('deploy', path.join(examples, 'node-scheduled'), '--id', 'sched-1', '--schedule', '*/5 * * * *');
+    expect(deployed.code).toBe(0);
+    const disabled = await berth('disable', 'sched-1');
+    expect(disabled.out).toBe(
+      'sched-1 disabled: no further slot runs (only one already starting, at most 5 s away); a run in progress finishes (`berth runs sched-1` shows it)\n',
+    );
+    expect(disabled.out).not.toMatch(/container/);
+    const enabled = await berth('enable', 'sched-1');
+    expect(enabled.out).toBe('sched-1 enabled: it runs at its next slot of "*/5 * * * *" (UTC), with no catch-up of the slots it missed (berth ls shows NEXT RUN)\n');
+    expect((await berth('rm', 'sched-1')).code).toBe(0);
+  });
+
+  it('a live bot: its container starts or is being stopped', async () => {
+    expect(await berth('deploy', path.join(examples, 'node-counter'), '--id', 'live-1', '--disabled')).toMatchObject({ code: 0 });
+    expect((await berth('enable', 'live-1')).out).toBe('live-1 enabled: it starts within one reconcile\n');
+    expect((await berth('disable', 'live-1')).out).toBe(
+      'live-1 disabled: its container is being stopped (the bot saves its state first) and removed; berth ls shows stopping until it is gone\n',
+    );
+    expect((await berth('rm', 'live-1')).code).toBe(0);
+  });
+});
+
 describe('berth CLI without a server', () => {
   it('says how to start one', async () => {
     const port = await closedPort();
