@@ -17,9 +17,7 @@ export function botsTable(views: readonly BotView[], now: Date): string {
     bot.runtime,
     state,
     String(status?.restartCount ?? 0),
-    schedule
-      ? formatLastExit(schedule.lastRun?.exitCode, schedule.lastRun?.finishedAt, now)
-      : formatLastExit(status?.lastExitCode, status?.lastExitAt, now),
+    lastExitText({ status, schedule }, now),
     bot.code.version,
     formatAge(bot.createdAt, now),
     ...(views.some((v) => v.schedule) ? [schedule ? formatNextRun(schedule.nextRunAt, now) : '-'] : []),
@@ -48,7 +46,7 @@ export function inspectText(view: BotView, now: Date): string {
     ['enabled', String(bot.enabled)],
     ['state', state],
     ['restarts', String(status?.restartCount ?? 0)],
-    ['last exit', formatLastExit(status?.lastExitCode, status?.lastExitAt, now)],
+    ['last exit', lastExitText(view, now) + exitRunNote(view)],
   ];
   if (view.stateProblem) lines.push(['state saving', stateProblemLine(view.stateProblem, now)]);
   if (status?.lastError) lines.push(['last error', status.lastError]);
@@ -77,6 +75,23 @@ export function inspectText(view: BotView, now: Date): string {
     text += `\nrecent log:\n${view.recentLogs.map((e) => `  ${logLine(e)}`).join('\n')}\n`;
   }
   return text;
+}
+
+/**
+ * A live bot's last container exit; a scheduled bot's newest run that exited (its newest
+ * run may have been skipped or still be going). Servers older than `lastExit` give only
+ * the newest run.
+ */
+function lastExitText({ status, schedule }: Pick<BotView, 'status' | 'schedule'>, now: Date): string {
+  if (!schedule) return formatLastExit(status?.lastExitCode, status?.lastExitAt, now);
+  if (schedule.lastExit === undefined) return formatLastExit(schedule.lastRun?.exitCode, schedule.lastRun?.finishedAt, now);
+  return formatLastExit(schedule.lastExit?.exitCode, schedule.lastExit?.finishedAt, now);
+}
+
+/** Which run exited, when it is not the last run shown below it. */
+function exitRunNote({ schedule }: Pick<BotView, 'schedule'>): string {
+  const exit = schedule?.lastExit;
+  return exit && exit.runId !== schedule.lastRun?.runId ? `, run ${exit.runId}` : '';
 }
 
 /** `2024-05-01T12:00:00.123Z  count=3`; stderr and Berth's own lines are marked. */

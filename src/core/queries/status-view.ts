@@ -27,6 +27,20 @@ export interface ScheduleView {
   readonly nextRunAt: string | null;
   /** The newest run record, if any. */
   readonly lastRun: Run | null;
+  /**
+   * The newest run that has an exit code (a skipped, running, lost or unstarted run has
+   * none), among the records the view reads anyway: the newest few, or the look-back page
+   * when one is read. Null when none of them has one. (Optional for clients of servers
+   * older than it.)
+   */
+  readonly lastExit?: LastExit | null;
+}
+
+/** Where an exit code shown for a scheduled bot comes from. */
+export interface LastExit {
+  readonly runId: string;
+  readonly exitCode: number;
+  readonly finishedAt?: string;
 }
 
 export interface BotView {
@@ -54,6 +68,12 @@ export interface StatusViewOptions {
 }
 
 const FAILING: ReadonlySet<Phase> = new Set(['crash-looping', 'failed']);
+
+/**
+ * Run records `ls` reads per scheduled bot: enough that the run before a going or skipped
+ * one usually has its exit code, still one small query.
+ */
+const RECENT_RUNS = 5;
 
 export class StatusView {
   private readonly store: DesiredStateStore;
@@ -104,10 +124,10 @@ export class StatusView {
   }
 
   private async scheduledView(bot: Bot, status: BotStatus | null, signal?: AbortSignal): Promise<BotView> {
-    const [state, runs] = await Promise.all([this.store.getSchedule(bot.id, signal), this.store.listRuns(bot.id, 1, signal)]);
-    const lastRun = runs[0] ?? null;
+    const [state, recent] = await Promise.all([this.store.getSchedule(bot.id, signal), this.store.listRuns(bot.id, RECENT_RUNS, signal)]);
+    const lastRun = recent[0] ?? null;
     const now = this.clock().getTime();
-    const going = await this.goingRuns(bot.id, lastRun, now, signal);
+    const { going, read } = await this.goingRuns(bot.id, recent, now, signal);
     // A run started warm, ahead of its slot (ScheduleService warmStartMs), is the next run until its slot.
     const warm = going.filter((run) => isAhead(run, now)).map((run) => run.scheduledFor);
     const display: DisplayState = !bot.enabled
@@ -118,23 +138,30 @@ export class StatusView {
           ? 'starting'
           : 'scheduled';
     const nextRunAt = bot.enabled ? (earliest([...warm, ...(state ? [state.nextRunAt] : [])]) ?? null) : null;
-    return { bot, status, state: display, schedule: { nextRunAt, lastRun } };
+    return { bot, status, state: display, schedule: { nextRunAt, lastRun, lastExit: lastExitOf(read) } };
   }
 
   /**
    * The runs going on. Slots skipped because a run is still going (overlap: skip) are newer
    * records than that run, and a run started warm ahead of its slot is newer than one that
    * may still be going (overlap: allow): then one page further back (history is pruned to
-   * a few hundred). Any other newest record answers by itself, and `ls` reads one record
-   * per bot.
+   * a few hundred). Any other newest record answers by itself, and `ls` reads one small
+   * page per bot. `read` is every record looked at, newest first.
    */
-  private async goingRuns(botId: string, newest: Run | null, now: number, signal?: AbortSignal): Promise<Run[]> {
-    if (!newest) return [];
+  private async goingRuns(botId: string, recent: readonly Run[], now: number, signal?: AbortSignal): Promise<{ going: Run[]; read: readonly Run[] }> {
+    const newest = recent[0];
+    if (!newest) return { going: [], read: recent };
     const lookBack = newest.status === 'skipped' || (newest.status === 'running' && isAhead(newest, now));
-    if (!lookBack) return newest.status === 'running' ? [newest] : [];
+    if (!lookBack) return { going: newest.status === 'running' ? [newest] : [], read: recent };
     const page = await this.store.listRuns(botId, MAX_RUN_PAGE, signal);
-    return page.filter((run) => run.status === 'running');
+    return { going: page.filter((run) => run.status === 'running'), read: page };
   }
+}
+
+function lastExitOf(runs: readonly Run[]): LastExit | null {
+  const run = runs.find((r) => r.exitCode !== undefined);
+  if (!run || run.exitCode === undefined) return null;
+  return { runId: run.runId, exitCode: run.exitCode, ...(run.finishedAt !== undefined ? { finishedAt: run.finishedAt } : {}) };
 }
 
 function isAhead(run: Run, now: number): boolean {

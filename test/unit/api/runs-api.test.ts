@@ -93,10 +93,14 @@ describe('scheduled bots through the API', () => {
     expect(ls.bots[0]).toMatchObject({ state: 'scheduled', schedule: { nextRunAt: '2026-03-29T01:30:00.000Z', lastRun: { runId: 's20260328013000', status: 'failed' } } });
     const inspect = (await h.app.inject({ url: '/v1/bots/nightly' })).json() as { schedule: { nextRunAt: string } };
     expect(inspect.schedule.nextRunAt).toBe('2026-03-29T01:30:00.000Z');
+    // A newer skipped slot has no exit code: lastExit is the newest run that has one.
+    await h.store.writeRun(run('nightly', 's20260329013000', { createdAt: '2026-03-29T01:30:00.010Z', status: 'skipped', exitCode: undefined }));
+    const skipped = (await h.app.inject({ url: '/v1/bots' })).json() as { bots: { schedule: { lastRun: Run; lastExit: unknown } }[] };
+    expect(skipped.bots[0]?.schedule).toMatchObject({ lastRun: { runId: 's20260329013000', status: 'skipped' }, lastExit: { runId: 's20260328013000', exitCode: 2 } });
 
     const runs = await h.app.inject({ url: '/v1/bots/nightly/runs?limit=10' });
     expect(runs.statusCode).toBe(200);
-    expect((runs.json() as { runs: Run[] }).runs.map((r) => r.runId)).toEqual(['s20260328013000', 's20260327013000']);
+    expect((runs.json() as { runs: Run[] }).runs.map((r) => r.runId)).toEqual(['s20260329013000', 's20260328013000', 's20260327013000']);
     // What the CLI needs to say why a bot has no runs, read with the bot the route reads anyway.
     expect(runs.json()).toMatchObject({ botId: 'nightly', kind: 'scheduled', enabled: true });
     expect(((await h.app.inject({ url: '/v1/bots/nightly/runs?limit=1' })).json() as { runs: Run[] }).runs).toHaveLength(1);

@@ -89,6 +89,24 @@ describe('presenting scheduled bots', () => {
     expect(lines[1]).toMatch(/\s-$/);
   });
 
+  it('LAST EXIT (ls) and last exit (inspect) of a scheduled bot: its newest run that exited, also when a newer one was skipped', () => {
+    const skipped = run({ runId: 's20260301115900', status: 'skipped', exitCode: undefined, startedAt: undefined, finishedAt: undefined });
+    const view: BotView = {
+      bot: makeBot('nightly', { kind: 'scheduled', schedule: { cron: '* * * * *' } }),
+      status: null,
+      state: 'scheduled',
+      schedule: { nextRunAt: null, lastRun: skipped, lastExit: { runId: 's20260301115500', exitCode: 0, finishedAt: '2026-03-01T11:55:02.700Z' } },
+    };
+    expect(botsTable([view], now).trimEnd().split('\n')[1]).toMatch(/\sscheduled\s+0\s+0 \(4m ago\)\s/);
+    expect(inspectText(view, now)).toMatch(/^last exit\s+0 \(4m ago\), run s20260301115500$/m);
+    // The exit of the last run shown: no run id repeated.
+    const exited: BotView = { ...view, schedule: { nextRunAt: null, lastRun: run(), lastExit: { runId: 's20260301115500', exitCode: 0, finishedAt: '2026-03-01T11:55:02.700Z' } } };
+    expect(inspectText(exited, now)).toMatch(/^last exit\s+0 \(4m ago\)$/m);
+    expect(inspectText({ ...view, schedule: { nextRunAt: null, lastRun: skipped, lastExit: null } }, now)).toMatch(/^last exit\s+-$/m);
+    // A server older than lastExit: the newest run's exit, as before.
+    expect(inspectText({ ...view, schedule: { nextRunAt: null, lastRun: run({ exitCode: 4 }) } }, now)).toMatch(/^last exit\s+4 \(4m ago\)$/m);
+  });
+
   it('inspect shows the schedule with its policies, the next run and the last run', () => {
     const view: BotView = {
       bot: makeBot('nightly', { kind: 'scheduled', schedule: { cron: '30 2 * * *', timezone: 'Europe/Berlin', maxRuntimeSeconds: 600 } }),

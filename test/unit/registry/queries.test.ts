@@ -247,6 +247,37 @@ describe('StatusView', () => {
     expect((await view.get('cron-bot')).state).toBe('scheduled');
   });
 
+  it("a scheduled bot's last exit is its newest run that exited, past skipped and going runs, from the records read anyway", async () => {
+    const code = (await h.registry.uploadPackage('exit-bot', await writeTarGz(h.scratch('exit-bot.tar.gz'), PYTHON_BOT))).code;
+    await h.registry.applySpec({ id: 'exit-bot', code, kind: 'scheduled', schedule: { cron: '* * * * *' } });
+    const pages: number[] = [];
+    const store = Object.create(h.store) as typeof h.store;
+    store.listRuns = (botId, limit, signal) => {
+      pages.push(limit ?? -1);
+      return h.store.listRuns(botId, limit, signal);
+    };
+    const view = new StatusView({ store, logs: new LogReader({ objects: h.objects }) });
+    const at = (minute: number) => new Date(T0 + minute * 60_000).toISOString();
+    const run = (minute: number, status: 'running' | 'skipped' | 'failed' | 'succeeded', exitCode?: number) => ({
+      runId: `r${minute}`,
+      botId: 'exit-bot',
+      trigger: 'cron' as const,
+      scheduledFor: at(minute),
+      createdAt: at(minute),
+      status,
+      ...(exitCode !== undefined ? { exitCode, finishedAt: at(minute + 0.5) } : {}),
+    });
+    expect((await view.get('exit-bot')).schedule?.lastExit).toBeNull();
+    await h.store.createRun(run(0, 'failed', 3));
+    await h.store.createRun(run(1, 'skipped'));
+    expect((await view.get('exit-bot')).schedule).toMatchObject({ lastRun: { runId: 'r1' }, lastExit: { runId: 'r0', exitCode: 3, finishedAt: at(0.5) } });
+    // A going run: no look-back page, the few newest records read anyway hold the exit.
+    await h.store.createRun(run(2, 'running'));
+    pages.length = 0;
+    expect((await view.list()).find((v) => v.bot.id === 'exit-bot')?.schedule?.lastExit).toMatchObject({ runId: 'r0', exitCode: 3 });
+    expect(pages).toEqual([5]);
+  });
+
   it('inspect carries a state that is not being saved; ls reads no problem records; an object store outage leaves it out', async () => {
     await deploy('stuck-bot');
     await h.objects.put(objectKeys.stateProblem('stuck-bot'), encodeProblemRecord({ problem: INVALID, at: INVALID.since }));
