@@ -81,9 +81,13 @@ export function parseSince(value: string, now: Date): string {
 }
 
 export function parsePositiveInt(option: string, value: string, max = 100_000): number {
+  return parseWholeNumber(option, value, 1, max);
+}
+
+export function parseWholeNumber(option: string, value: string, min: number, max: number): number {
   if (!/^\d+$/.test(value.trim())) throw usageError(`${option} ${JSON.stringify(value)}: expected a whole number`);
   const n = Number(value);
-  if (n < 1 || n > max) throw usageError(`${option} ${n}: expected 1 to ${max}`);
+  if (n < min || n > max) throw usageError(`${option} ${n}: expected ${min} to ${max}`);
   return n;
 }
 

@@ -93,7 +93,7 @@ export function buildProgram(ctx: CliContext, deps: ProgramDeps): Command {
   program
     .command('logs <id>')
     .description("print a bot's log lines (persisted in the object store)")
-    .option('--tail <n>', 'only the last n lines')
+    .option('--tail <n>', 'only the last n lines, 0 to 100000 (0 with -f: only new lines)')
     .option('--since <duration|time>', 'only lines since then: 10m, 2h, 1d or an ISO time')
     .option('-f, --follow', 'keep printing new lines until Ctrl-C')
     .option('--run <runId>', 'only the lines of one run of a scheduled bot (see `berth runs`)')

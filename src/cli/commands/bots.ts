@@ -2,7 +2,7 @@
 import type { BotView, StateSnapshot } from '../../core/queries/index.js';
 import type { Bot } from '../../domain/bot.js';
 import type { LogEntry } from '../../domain/logs.js';
-import { checkBotId, parsePositiveInt, parseSince } from '../args.js';
+import { checkBotId, parseSince, parseWholeNumber } from '../args.js';
 import type { ApiClient } from '../client.js';
 import { printJson, type CliContext } from '../context.js';
 import { botsTable, inspectText, logLine, stateText } from '../present.js';
@@ -41,10 +41,13 @@ export interface LogsFlags extends JsonFlag {
   readonly run?: string;
 }
 
+/** The API's range for `tail`; 0 is "nothing from the past", which makes sense with `-f`. */
+export const MAX_TAIL = 100_000;
+
 /** Prints entries as they come; with `--json` one JSON object per line (NDJSON). */
 export async function showLogs(ctx: CliContext, client: ApiClient, id: string, flags: LogsFlags): Promise<void> {
   const query = {
-    tail: flags.tail === undefined ? undefined : parsePositiveInt('--tail', flags.tail),
+    tail: flags.tail === undefined ? undefined : parseWholeNumber('--tail', flags.tail, 0, MAX_TAIL),
     since: flags.since === undefined ? undefined : parseSince(flags.since, ctx.now()),
     runId: flags.run,
   };

@@ -6,6 +6,7 @@ import {
   parseConfigOption,
   parseEnvPairs,
   parsePositiveInt,
+  parseWholeNumber,
   parseSince,
   slugify,
 } from '../../../src/cli/args.js';
@@ -69,9 +70,18 @@ describe('parseSince', () => {
 });
 
 describe('parsePositiveInt', () => {
-  it('parses whole numbers in range', () => expect(parsePositiveInt('--tail', '20')).toBe(20));
+  it('parses whole numbers in range', () => expect(parsePositiveInt('--limit', '20')).toBe(20));
   it.each(['0', '-1', '1.5', 'x', '100001'])('refuses %j', (v) => {
-    expect(usage(() => parsePositiveInt('--tail', v)).message).toContain('--tail');
+    expect(usage(() => parsePositiveInt('--limit', v)).message).toContain('--limit');
+  });
+});
+
+describe('parseWholeNumber', () => {
+  it('takes the range given, 0 included', () => {
+    expect(parseWholeNumber('--tail', '0', 0, 100_000)).toBe(0);
+    expect(parseWholeNumber('--tail', '100000', 0, 100_000)).toBe(100_000);
+    expect(usage(() => parseWholeNumber('--tail', '100001', 0, 100_000)).message).toBe('--tail 100001: expected 0 to 100000');
+    expect(usage(() => parseWholeNumber('--tail', '-1', 0, 100_000)).message).toBe('--tail "-1": expected a whole number');
   });
 });
 

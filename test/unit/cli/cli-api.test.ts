@@ -97,6 +97,9 @@ describe('berth CLI over the API', () => {
     expect(state.out).toMatch(/has no persisted state yet/);
     const logs = await berth('logs', 'python-counter', '--tail', '5', '--since', '1h');
     expect(logs).toEqual({ code: 0, out: '', err: '' });
+    // The API's range, 0 included (nothing from the past; with -f only new lines).
+    expect(await berth('logs', 'python-counter', '--tail', '0')).toEqual({ code: 0, out: '', err: '' });
+    expect((await berth('logs', 'python-counter', '--tail', '100001')).err).toContain('--tail 100001: expected 0 to 100000');
   });
 
   it('runs of a live bot says it has none and points to logs, not to berth run (which refuses live bots)', async () => {

@@ -5,7 +5,8 @@ import { counterOf } from '../../../src/cli/commands/demo.js';
 import { deployRequest } from '../../../src/cli/commands/deploy.js';
 import { buildMethod } from '../../../src/cli/commands/image.js';
 import { settingFlags } from '../../../src/cli/commands/serve.js';
-import { apiUrl } from '../../../src/cli/context.js';
+import { showLogs } from '../../../src/cli/commands/bots.js';
+import { apiUrl, clientFor, type CliContext } from '../../../src/cli/context.js';
 import { CliError } from '../../../src/cli/errors.js';
 import { reportError } from '../../../src/cli/report.js';
 import { ConfigError } from '../../../src/config/errors.js';
@@ -114,5 +115,26 @@ describe('small helpers', () => {
     expect(buildMethod({})).toBe('offline');
     expect(buildMethod({ dockerfile: true })).toBe('dockerfile');
     expect(() => buildMethod({ offline: true, dockerfile: true })).toThrow(/choose one/);
+  });
+});
+
+describe('berth logs -f --tail 0', () => {
+  it('asks the server for no past lines and prints the new ones', async () => {
+    const urls: string[] = [];
+    let out = '';
+    const ctx: CliContext = {
+      io: { out: (t) => void (out += t), err: () => undefined },
+      env: { BERTH_API: 'http://127.0.0.1:9' },
+      cwd: '/',
+      now: () => new Date(),
+      signal: new AbortController().signal,
+      fetch: async (url) => {
+        urls.push(String(url));
+        return new Response('{"time":"2026-03-01T12:00:00.000Z","stream":"out","line":"new"}\n', { headers: { 'content-type': 'application/x-ndjson' } });
+      },
+    };
+    await showLogs(ctx, clientFor(ctx, {}), 'bot', { tail: '0', follow: true });
+    expect(new URL(urls[0]!).searchParams.get('tail')).toBe('0');
+    expect(out).toBe('2026-03-01T12:00:00.000Z  new\n');
   });
 });
