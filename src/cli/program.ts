@@ -68,7 +68,8 @@ export function buildProgram(ctx: CliContext, deps: ProgramDeps): Command {
     .option('--catch-up <policy>', 'after the scheduler was down: none (default) or latest (run the latest missed slot once)')
     .option('--max-runtime <seconds>', 'stop a run after this many seconds (status timed-out)')
     .option('--memory <MiB>', 'memory limit in MiB, 32–262144 (default 512; kept on redeploy when left out)')
-    .option('--cpus <n>', 'CPU limit, 0.05–256, e.g. 0.5 (default 1; kept on redeploy when left out)')
+    // The host's CPU count is known only to the runner's Docker adapter, so the CLI cannot warn per bot.
+    .option('--cpus <n>', "CPU limit, 0.05–256, e.g. 0.5 (default 1; kept on redeploy when left out); on Docker a value above the host's CPU count is applied as the host's count")
     .option('--pids <n>', 'process/thread limit, 16–65536 (default 256; kept on redeploy when left out)')
     .option('--json', 'print the result as JSON')
     .action(async (target: string, flags: DeployFlags, cmd: Command) => {

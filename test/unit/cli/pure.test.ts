@@ -7,6 +7,8 @@ import { buildMethod } from '../../../src/cli/commands/image.js';
 import { settingFlags } from '../../../src/cli/commands/serve.js';
 import { showLogs } from '../../../src/cli/commands/bots.js';
 import { apiUrl, clientFor, type CliContext } from '../../../src/cli/context.js';
+import { archiveTools } from '../../../src/cli/package-tools.js';
+import { buildProgram } from '../../../src/cli/program.js';
 import { CliError } from '../../../src/cli/errors.js';
 import { reportError } from '../../../src/cli/report.js';
 import { ConfigError } from '../../../src/config/errors.js';
@@ -136,5 +138,13 @@ describe('berth logs -f --tail 0', () => {
     await showLogs(ctx, clientFor(ctx, {}), 'bot', { tail: '0', follow: true });
     expect(new URL(urls[0]!).searchParams.get('tail')).toBe('0');
     expect(out).toBe('2026-03-01T12:00:00.000Z  new\n');
+  });
+});
+
+describe('berth deploy --help', () => {
+  it("says that --cpus above the host's CPU count is applied as the host's count (inspect shows the value asked for)", () => {
+    const ctx: CliContext = { io: { out: () => undefined, err: () => undefined }, env: {}, cwd: '/', now: () => new Date(), signal: new AbortController().signal };
+    const help = buildProgram(ctx, { tools: archiveTools }).commands.find((c) => c.name() === 'deploy')!.helpInformation({ error: false });
+    expect(help.replace(/\s+/g, ' ')).toContain("on Docker a value above the host's CPU count is applied as the host's count");
   });
 });
