@@ -15,6 +15,7 @@ import { bearerTokenCheck, type TokenCheck } from './auth.js';
 import type { Registry, RouteContext } from './context.js';
 import { answerExpectContinue } from './expect-continue.js';
 import { toHttpError } from './http-errors.js';
+import { prototypeKeyError } from './prototype-keys.js';
 import { botRoutes } from './routes/bots.js';
 import { observeRoutes } from './routes/observe.js';
 import { PACKAGE_MEDIA_TYPES, packageRoutes } from './routes/package.js';
@@ -134,7 +135,8 @@ function isPackageUrl(url: string): boolean {
 
 /**
  * fastify's JSON parser (with prototype-poisoning protection), except that an empty body
- * is "no body": `POST …/enable` with a JSON content type and nothing else is fine.
+ * is "no body": `POST …/enable` with a JSON content type and nothing else is fine, and a
+ * body refused for a poisoning key says which key instead of "not valid JSON".
  */
 function useLenientJsonParser(app: FastifyInstance, limit: number): void {
   const strict = app.getDefaultJsonParser('error', 'error');
@@ -148,6 +150,9 @@ function useLenientJsonParser(app: FastifyInstance, limit: number): void {
       done(null, undefined);
       return;
     }
-    strict(request, text, done);
+    strict(request, text, (err, value) => {
+      if (err) done(prototypeKeyError(text) ?? err, undefined);
+      else done(null, value);
+    });
   });
 }

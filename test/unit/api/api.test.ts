@@ -187,8 +187,29 @@ describe('invalid requests: 4xx naming the field, nothing written', () => {
     expect(broken.json().error.code).toBe('malformed-json');
     const poisoned = await h.app.inject({ method: 'PUT', url: `/v1/bots/${ID}`, headers: { 'content-type': 'application/json' }, payload: '{"__proto__": {"x": 1}}' });
     expect(poisoned.statusCode).toBe(400);
+    expect(broken.json().error.message).toBe('request body is not valid JSON');
     const empty = await h.app.inject({ method: 'PUT', url: `/v1/bots/${ID}`, headers: { 'content-type': 'application/json' }, payload: '' });
     expect(empty.statusCode).toBe(400);
+  });
+
+  it('a body refused for a prototype-poisoning key is a 400 naming the key, not "not valid JSON"', async () => {
+    const before = await snapshot();
+    for (const [payload, key] of [
+      ['{"__proto__": {"x": 1}}', '__proto__'],
+      ['{"code": "x", "config": {"a": [{"__proto__": {}}]}}', 'config.a[0].__proto__'],
+      ['{"config": {"constructor": {"prototype": {"polluted": true}}}}', 'config.constructor.prototype'],
+    ] as const) {
+      const res = await h.app.inject({ method: 'PUT', url: `/v1/bots/${ID}`, headers: { 'content-type': 'application/json' }, payload });
+      expect(res.statusCode, payload).toBe(400);
+      expect(res.json().error).toEqual({
+        code: 'malformed-json',
+        message: `request body has the key "${key}", which is refused: "__proto__" keys and "constructor" keys holding "prototype" could change the prototype of objects on the server (prototype poisoning); rename or remove it`,
+      });
+    }
+    // A "constructor" key that holds no "prototype" is an ordinary key.
+    const plain = await h.app.inject({ method: 'PUT', url: `/v1/bots/${ID}`, headers: { 'content-type': 'application/json' }, payload: '{"config": {"constructor": 1}}' });
+    expect(plain.json().error.code).not.toBe('malformed-json');
+    expect(await snapshot()).toEqual(before);
   });
 
   it('an oversized JSON body is 413 naming the limit', async () => {
