@@ -7,7 +7,7 @@
  * deletions; nothing is listed beyond the oldest day that is kept. Sweeps by several
  * processes on one object store are harmless: deleting a deleted day deletes nothing.
  */
-import { objectKeys } from '../domain/object-keys.js';
+import { logDay, logDayOfKey, objectKeys } from '../domain/object-keys.js';
 import type { ObjectStore } from '../ports/objects.js';
 import type { DesiredStateStore } from '../ports/store.js';
 import type { Cancel, Clock } from './clock.js';
@@ -58,7 +58,7 @@ export class LogRetention {
 
   /** The first UTC day kept: everything in earlier days goes. */
   firstKeptDay(now: Date = this.o.clock.now()): string {
-    return utcDay(now.getTime() - this.o.retentionDays * DAY_MS);
+    return logDay(now.getTime() - this.o.retentionDays * DAY_MS);
   }
 
   async sweep(signal: AbortSignal = this.abort.signal): Promise<SweepResult> {
@@ -93,16 +93,10 @@ export class LogRetention {
 
   /** The day of the bot's oldest log chunk (keys sort by day), or undefined when it has none. */
   private async oldestDay(botId: string, signal: AbortSignal): Promise<string | undefined> {
-    const prefix = objectKeys.logsPrefix(botId);
-    for await (const info of this.o.objects.list(prefix, signal)) {
-      const day = info.key.slice(prefix.length).split('/')[0];
+    for await (const info of this.o.objects.list(objectKeys.logsPrefix(botId), signal)) {
       // A key that is not a chunk (no day folder) is not ours to age out; nothing older follows it.
-      return day !== undefined && /^\d{4}-\d{2}-\d{2}$/.test(day) ? day : undefined;
+      return logDayOfKey(botId, info.key);
     }
     return undefined;
   }
-}
-
-function utcDay(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
 }

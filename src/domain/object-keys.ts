@@ -16,10 +16,27 @@ export const objectKeys = {
   logDayPrefix: (botId: string, day: string) => `logs/${botId}/${day}/`,
   /** `logs/<botId>/<YYYY-MM-DD>/<epoch-ms>-<seq>.ndjson`; seq is zero-padded so keys sort in write order. */
   logChunk: (botId: string, epochMs: number, seq: number) =>
-    `logs/${botId}/${new Date(epochMs).toISOString().slice(0, 10)}/${String(epochMs).padStart(13, '0')}-${String(seq).padStart(6, '0')}.ndjson`,
+    `logs/${botId}/${logDay(epochMs)}/${String(epochMs).padStart(13, '0')}-${String(seq).padStart(6, '0')}.ndjson`,
   runsPrefix: (botId: string) => `runs/${botId}/`,
   run: (botId: string, runId: string) => `runs/${botId}/${runId}.json`,
 } as const;
+
+/** The UTC day (YYYY-MM-DD) a log chunk named at `epochMs` is filed under. */
+export function logDay(epochMs: number): string {
+  return new Date(epochMs).toISOString().slice(0, 10);
+}
+
+const LOG_DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+/** The day folder of a key under `logs/<botId>/`; undefined for a key that is not in one. */
+export function logDayOfKey(botId: string, key: string): string | undefined {
+  const prefix = objectKeys.logsPrefix(botId);
+  if (!key.startsWith(prefix)) return undefined;
+  const rest = key.slice(prefix.length);
+  const slash = rest.indexOf('/');
+  const day = slash < 0 ? undefined : rest.slice(0, slash);
+  return day !== undefined && LOG_DAY.test(day) ? day : undefined;
+}
 
 /** The areas a bot's objects live in, each under its own per-bot prefix (what `rm` deletes). */
 export const BOT_AREAS = ['code', 'state', 'logs', 'runs'] as const;

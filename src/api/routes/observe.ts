@@ -1,6 +1,7 @@
 /** Read-only views: health, logs (optionally followed as NDJSON), persisted state. */
 import type { FastifyInstance } from 'fastify';
 import { once } from 'node:events';
+import { runLogSpan, type LogSpan } from '../../core/queries/log-reader.js';
 import { NotFoundError } from '../../domain/errors.js';
 import type { RouteContext } from '../context.js';
 import { requestSignal } from '../context.js';
@@ -18,14 +19,15 @@ export function observeRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get('/v1/bots/:id/logs', async (request, reply) => {
     const { id } = parseOrThrow(idParams, request.params);
     const { tail, since, runId, follow } = parseOrThrow(logsQuery(ctx.clock()), request.query);
-    const options = { ...(tail !== undefined ? { tail } : {}), ...(since ? { since } : {}), ...(runId ? { runId } : {}) };
     const signal = requestSignal(request, reply);
     await assertBotOrData(ctx, id, () => ctx.logs.exists(id, signal), signal);
+    const during = runId ? await runSpan(ctx, id, runId, signal) : undefined;
+    const options = { ...(tail !== undefined ? { tail } : {}), ...(since ? { since } : {}), ...(runId ? { runId } : {}), ...(during ? { during } : {}) };
     if (!follow) {
       const entries = await ctx.logs.read(id, options, signal);
       // Nothing for a run id is either a mistyped id (a 404 says so) or a run that printed nothing.
       // A follow may name a run whose record is still being written, so it waits instead.
-      if (runId && entries.length === 0) await ctx.runs.get(id, runId, signal);
+      if (runId && !during && entries.length === 0) await ctx.runs.get(id, runId, signal);
       return { botId: id, entries };
     }
     if (request.method === 'HEAD') return reply.type(NDJSON).send();
@@ -58,6 +60,19 @@ export function observeRoutes(app: FastifyInstance, ctx: RouteContext): void {
     await assertBotOrData(ctx, id, async () => snapshot.exists || snapshot.problem !== undefined, signal);
     return snapshot;
   });
+}
+
+/**
+ * The time a run's lines were written, from its record, so that only those days are read.
+ * Without a record (pruned from the history, not written yet) or when the store fails, the
+ * whole log is read as before: the lines are in the object store either way.
+ */
+async function runSpan(ctx: RouteContext, id: string, runId: string, signal: AbortSignal): Promise<LogSpan | undefined> {
+  try {
+    return runLogSpan(await ctx.runs.get(id, runId, signal));
+  } catch {
+    return undefined;
+  }
 }
 
 /** A removed bot whose data was kept can still be read; an unknown id is a 404. */

@@ -1,12 +1,17 @@
 /**
  * Reads a bot's log from its append-only NDJSON chunks (`logs/<id>/<day>/<epoch-ms>-<seq>.ndjson`,
- * DESIGN §4). Chunk names carry the time, so chunks that end before `since` are skipped
- * without being downloaded, and `tail` reads chunks newest-first only until it has enough.
+ * DESIGN §4). Chunk names carry the time, so a read lists only the time it needs, newest
+ * first (log-walk.ts): `tail` stops once it has enough, `since` at its UTC day, a run at its
+ * start, and `follow` polls only the hours where new chunks can appear. Chunks that end
+ * before `since` are skipped without being downloaded.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseLogChunk, type LogEntry } from '../../domain/logs.js';
 import { objectKeys } from '../../domain/object-keys.js';
-import type { ObjectInfo, ObjectStore } from '../../ports/objects.js';
+import type { Run } from '../../domain/run.js';
+import type { ObjectStore } from '../../ports/objects.js';
+import { CHUNK_NAME, ChunkLister, DAY_MS, blockOf, type Chunk } from './log-chunks.js';
+import { newestFirst, type ListingCache, type WalkBounds } from './log-walk.js';
 
 export interface LogReadOptions {
   /** The last N entries (after the other filters). */
@@ -15,6 +20,17 @@ export interface LogReadOptions {
   readonly since?: Date;
   /** Only the entries of one scheduled run. */
   readonly runId?: string;
+  /**
+   * When the entries were written (a run's lifetime, `runLogSpan`): chunks named outside it
+   * are not looked for. It narrows what is listed, so it must hold every wanted entry.
+   */
+  readonly during?: LogSpan;
+}
+
+export interface LogSpan {
+  readonly from: Date;
+  /** Open: up to now. */
+  readonly to?: Date;
 }
 
 export interface LogReaderOptions {
@@ -25,30 +41,35 @@ export interface LogReaderOptions {
   readonly maxChunkBytes?: number;
   /** How often `follow` looks for new chunks. */
   readonly pollIntervalMs?: number;
-}
-
-interface Chunk {
-  readonly key: string;
-  readonly size: number;
-  /** From the key name; NaN when the name does not carry it (never skipped then). */
-  readonly epochMs: number;
+  /** Now, which bounds the newest chunk looked for. */
+  readonly clock?: () => Date;
 }
 
 export const LOG_READ_DEFAULTS = { maxEntries: 10_000, maxChunkBytes: 8 * 1024 * 1024, pollIntervalMs: 1000 } as const;
 
-const CHUNK_NAME = /\/(\d{13})-\d+\.ndjson$/;
+/**
+ * How far a daemon's clock may run ahead of this process's. On the filesystem store both
+ * are the host's clock; S3 refuses requests signed more than 15 minutes off its own time,
+ * so two clocks that reach it are within 30 minutes of each other. Chunks named later than
+ * this ahead of now are not found (before, every read listed them as the newest).
+ */
+export const CLOCK_AHEAD_MS = 30 * 60_000;
 
 export class LogReader {
   private readonly objects: ObjectStore;
+  private readonly lister: ChunkLister;
   private readonly maxEntries: number;
   private readonly maxChunkBytes: number;
   private readonly pollIntervalMs: number;
+  private readonly clock: () => Date;
 
   constructor(options: LogReaderOptions) {
     this.objects = options.objects;
+    this.lister = new ChunkLister(options.objects);
     this.maxEntries = options.maxEntries ?? LOG_READ_DEFAULTS.maxEntries;
     this.maxChunkBytes = options.maxChunkBytes ?? LOG_READ_DEFAULTS.maxChunkBytes;
     this.pollIntervalMs = options.pollIntervalMs ?? LOG_READ_DEFAULTS.pollIntervalMs;
+    this.clock = options.clock ?? (() => new Date());
   }
 
   /** Whether the bot has any log chunk at all (a removed bot whose data was kept still has). */
@@ -60,7 +81,7 @@ export class LogReader {
   }
 
   async read(botId: string, options: LogReadOptions = {}, signal?: AbortSignal): Promise<LogEntry[]> {
-    return this.readChunks(await this.listChunks(botId, signal), options, signal);
+    return this.readNewest(botId, options, signal);
   }
 
   /**
@@ -71,15 +92,27 @@ export class LogReader {
    */
   async *follow(botId: string, options: LogReadOptions, signal: AbortSignal): AsyncGenerator<LogEntry> {
     try {
-      const chunks = await this.listChunks(botId, signal);
-      yield* await this.readChunks(chunks, options, signal);
-      const seen = new SeenChunks(chunks);
+      const listed: ListingCache = new Map();
+      // Listed before the read, so that what the first polls find there at the start is
+      // known: read or older than the tail, never news.
+      for (const block of this.pollBlocks(Number.NEGATIVE_INFINITY)) listed.set(`block ${block}`, await this.lister.block(botId, block, signal));
+      const entries = await this.readNewest(botId, options, signal, listed);
+      const seen = new SeenChunks([...listed.values()].flat());
+      for (const block of this.pollBlocks(seen.newest)) {
+        if (listed.has(`block ${block}`)) continue;
+        for (const chunk of await this.lister.block(botId, block, signal)) seen.add(chunk);
+      }
+      // A day of a busy bot is 43,000 chunks: not kept for as long as the follow lasts.
+      listed.clear();
+      yield* entries;
       while (!signal.aborted) {
         await sleep(this.pollIntervalMs, undefined, { signal });
-        for (const chunk of await this.listChunks(botId, signal)) {
-          if (!seen.isNew(chunk)) continue;
-          yield* this.filter(await this.load(chunk, signal), options);
-          seen.add(chunk);
+        for (const block of this.pollBlocks(seen.newest)) {
+          for (const chunk of await this.lister.block(botId, block, signal)) {
+            if (!seen.isNew(chunk)) continue;
+            yield* this.filter(await this.load(chunk, signal), options);
+            seen.add(chunk);
+          }
         }
       }
     } catch (err) {
@@ -87,18 +120,52 @@ export class LogReader {
     }
   }
 
-  private async readChunks(chunks: readonly Chunk[], options: LogReadOptions, signal?: AbortSignal): Promise<LogEntry[]> {
+  /**
+   * The blocks a poll lists, oldest first: from an hour before the newest chunk seen (a late
+   * one, see SeenChunks) to now, plus the clock allowance. When the newest is older than an
+   * hour, the hour before now and the hour before it, not every block in between.
+   */
+  private pollBlocks(newestMs: number): number[] {
+    const nowMs = this.clock().getTime();
+    const spans: [number, number][] = [[Math.max(newestMs, nowMs - LATE_CHUNK_WINDOW_MS), nowMs + CLOCK_AHEAD_MS]];
+    if (Number.isFinite(newestMs)) spans.push([newestMs - LATE_CHUNK_WINDOW_MS, newestMs]);
+    const blocks = new Set<number>();
+    for (const [from, to] of spans) {
+      for (let block = blockOf(Math.max(0, from)); block <= blockOf(to); block++) blocks.add(block);
+    }
+    return [...blocks].sort((a, b) => a - b);
+  }
+
+  private async readNewest(botId: string, options: LogReadOptions, signal?: AbortSignal, listed?: ListingCache): Promise<LogEntry[]> {
     const limit = Math.min(options.tail ?? this.maxEntries, this.maxEntries);
     if (limit <= 0) return [];
-    const wanted = chunksFrom(chunks, options.since);
     const batches: LogEntry[][] = [];
     let count = 0;
-    for (let i = wanted.length - 1; i >= 0 && count < limit; i--) {
-      const entries = this.filter(await this.load(wanted[i]!, signal), options);
-      batches.push(entries);
-      count += entries.length;
+    // The oldest chunk of the newer groups: what follows the newest chunk of the next group.
+    let following: Chunk | undefined;
+    for await (const group of newestFirst(this.lister, botId, this.bounds(options), signal, listed)) {
+      const wanted = chunksFrom(group, options.since, following);
+      for (let i = wanted.length - 1; i >= 0 && count < limit; i--) {
+        const entries = this.filter(await this.load(wanted[i]!, signal), options);
+        batches.push(entries);
+        count += entries.length;
+      }
+      if (count >= limit) break;
+      following = group[0] ?? following;
     }
     return batches.reverse().flat().slice(-limit);
+  }
+
+  /** The span of chunk names a read looks in. `since` counts by whole days: see chunksFrom. */
+  private bounds({ since, during }: LogReadOptions): WalkBounds {
+    const nowMs = this.clock().getTime();
+    const to = during?.to?.getTime();
+    const floors = [since ? Math.floor(since.getTime() / DAY_MS) * DAY_MS : Number.NaN, during?.from.getTime() ?? Number.NaN].filter(Number.isFinite);
+    return {
+      nowMs,
+      newestMs: to !== undefined && Number.isFinite(to) ? Math.min(to, nowMs + CLOCK_AHEAD_MS) : nowMs + CLOCK_AHEAD_MS,
+      ...(floors.length > 0 ? { floorMs: Math.max(...floors) } : {}),
+    };
   }
 
   private filter(entries: LogEntry[], { since, runId }: LogReadOptions): LogEntry[] {
@@ -119,14 +186,6 @@ export class LogReader {
     // Gone between list and get: the bot was removed meanwhile.
     return body ? parseLogChunk(body.toString('utf8')) : [];
   }
-
-  private async listChunks(botId: string, signal?: AbortSignal): Promise<Chunk[]> {
-    const chunks: Chunk[] = [];
-    for await (const info of this.objects.list(objectKeys.logsPrefix(botId), signal)) {
-      if (info.key.endsWith('.ndjson')) chunks.push(toChunk(info));
-    }
-    return chunks.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  }
 }
 
 /**
@@ -141,6 +200,11 @@ class SeenChunks {
 
   constructor(initial: readonly Chunk[]) {
     for (const chunk of initial) this.add(chunk);
+  }
+
+  /** The newest name time delivered or known at the start; -Infinity before any. */
+  get newest(): number {
+    return this.newestMs;
   }
 
   isNew(chunk: Chunk): boolean {
@@ -166,23 +230,34 @@ class SeenChunks {
 /** How late (by name time) a chunk may show up and still be followed. */
 const LATE_CHUNK_WINDOW_MS = 60 * 60 * 1000;
 
-function toChunk(info: ObjectInfo): Chunk {
-  const match = CHUNK_NAME.exec(info.key);
-  return { key: info.key, size: info.size, epochMs: match ? Number(match[1]) : Number.NaN };
-}
-
 /**
  * Drops the chunks that cannot hold an entry at or after `since`. A chunk's name time is
  * when it was started or shipped; either way every entry of chunk i is older than the
  * name time of chunk i+1, so chunk i is skipped only when chunk i+1 began before `since`.
+ * `following` is the chunk after the last one, when the chunks are one part of a listing.
+ *
+ * Reads do not list the days before since's UTC day at all: the daemon names a chunk when
+ * it seals it, after its lines were read, so no entry there is at or after `since`.
  */
-export function chunksFrom<C extends { epochMs: number }>(chunks: readonly C[], since: Date | undefined): C[] {
+export function chunksFrom<C extends { epochMs: number }>(chunks: readonly C[], since: Date | undefined, following?: C): C[] {
   if (!since) return [...chunks];
   const sinceMs = since.getTime();
   return chunks.filter((_, i) => {
-    const next = chunks[i + 1];
+    const next = chunks[i + 1] ?? following;
     return next === undefined || Number.isNaN(next.epochMs) || next.epochMs >= sinceMs;
   });
+}
+
+/**
+ * Where a run's lines can be: from its record's creation (before its container started)
+ * to its end, each widened by the clock allowance (the record has the scheduler's clock,
+ * chunk names the daemon's). Open while the run has not finished.
+ */
+export function runLogSpan(run: Pick<Run, 'createdAt' | 'finishedAt'>): LogSpan | undefined {
+  const from = Date.parse(run.createdAt);
+  if (Number.isNaN(from)) return undefined;
+  const to = run.finishedAt === undefined ? Number.NaN : Date.parse(run.finishedAt);
+  return { from: new Date(from - CLOCK_AHEAD_MS), ...(Number.isNaN(to) ? {} : { to: new Date(to + CLOCK_AHEAD_MS) }) };
 }
 
 function berthLine(chunk: Chunk, line: string): LogEntry {

@@ -6,6 +6,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ManualRunner } from '../../../src/core/queries/run-book.js';
 import { subjects, type RunRequestedEvent } from '../../../src/domain/events.js';
+import { formatLogChunk } from '../../../src/domain/logs.js';
+import { objectKeys } from '../../../src/domain/object-keys.js';
 import type { Run } from '../../../src/domain/run.js';
 import { flushEvents } from '../registry/harness.js';
 import { PYTHON_BOT, tarGzBuffer } from '../registry/fixtures.js';
@@ -150,5 +152,37 @@ describe('scheduled bots through the API', () => {
     expect(requested.runId).toMatch(/^m\d{17}[0-9a-f]{4}$/);
     await flushEvents(h.events);
     expect(seen).toEqual([requested]);
+  });
+
+  it("a run's lines: only the days of its record are listed; without a record every day, and still the lines", async () => {
+    const h = await open();
+    const code = await upload(h, 'daily');
+    await h.app.inject({ method: 'PUT', url: '/v1/bots/daily', payload: { code, kind: 'scheduled', schedule: { cron: '30 1 * * *' } } });
+    const runOn = (day: number) => `s202603${String(day).padStart(2, '0')}013000`;
+    let seq = 0;
+    for (let day = 1; day <= 28; day++) {
+      const at = Date.parse(`2026-03-${String(day).padStart(2, '0')}T01:30:05.000Z`);
+      const entries = [0, 1].map((i) => ({ time: new Date(at + i).toISOString(), stream: 'out' as const, line: `day ${day} line ${i}`, runId: runOn(day) }));
+      await h.objects.put(objectKeys.logChunk('daily', at + 1000, seq++), Buffer.from(formatLogChunk(entries)));
+    }
+    // The history keeps only the newest runs: the 3rd's record is gone, its lines are not.
+    await h.store.writeRun(run('daily', runOn(20), { createdAt: '2026-03-20T01:30:00.010Z', startedAt: '2026-03-20T01:30:01.000Z', finishedAt: '2026-03-20T01:31:00.000Z' }));
+    const listed: string[] = [];
+    const list = h.objects.list.bind(h.objects);
+    h.objects.list = (prefix, signal) => (listed.push(prefix), list(prefix, signal));
+
+    const lines = async (runId: string) => {
+      const res = await h.app.inject({ url: `/v1/bots/daily/logs?runId=${runId}` });
+      expect(res.statusCode, res.body).toBe(200);
+      return (res.json() as { entries: { line: string }[] }).entries.map((e) => e.line);
+    };
+    expect(await lines(runOn(20))).toEqual(['day 20 line 0', 'day 20 line 1']);
+    // The blocks of the run's hours (one spans midnight into the 19th), no whole day, no history.
+    expect(listed.length, listed.join(' ')).toBeLessThanOrEqual(3);
+    expect(listed.every((p) => /^logs\/daily\/2026-03-(19|20)\/\d{6}$/.test(p)), listed.join(' ')).toBe(true);
+    listed.length = 0;
+    expect(await lines(runOn(3))).toEqual(['day 3 line 0', 'day 3 line 1']);
+    expect(listed.some((p) => p.startsWith('logs/daily/2026-03-03/'))).toBe(true);
+    expect((await h.app.inject({ url: `/v1/bots/daily/logs?runId=${runOn(29)}` })).statusCode).toBe(404);
   });
 });
