@@ -3,7 +3,7 @@
  * (`logs/<id>/<YYYY-MM-DD>/<epoch-ms, 13 digits>-<seq>.ndjson`, DESIGN §4) names the time it
  * was sealed twice: the UTC day folder and the epoch digits. So two kinds of prefix select
  * a span of time: a day folder, and within it the first digits of the name — a "block" of
- * BLOCK_MS, for the newest hours of a day that holds up to 43,000 chunks. Object store
+ * 10^7 or 10^6 ms, for the newest hours or minutes of a day that holds up to 43,000 chunks. Object store
  * prefixes are plain string prefixes of keys (S3's, and the filesystem store's), so a block
  * costs one short listing on S3 and no stat of the rest of the day on the filesystem.
  */
@@ -21,13 +21,31 @@ export const CHUNK_NAME = /\/(\d{13})-\d+\.ndjson$/;
 
 /** 10^7 ms (2 h 46 min 40 s): the chunk names in one block share their first 6 of 13 digits. */
 export const BLOCK_MS = 10_000_000;
-const BLOCK_DIGITS = 6;
+/** 10^6 ms (16 min 40 s), 7 digits: what `follow` lists every second. */
+export const SHORT_BLOCK_MS = 1_000_000;
+const BLOCK_DIGITS: ReadonlyMap<number, number> = new Map([
+  [BLOCK_MS, 6],
+  [SHORT_BLOCK_MS, 7],
+]);
 
 export const DAY_MS = 86_400_000;
 
-/** The block a time falls in (blocks are numbered from the epoch). */
-export function blockOf(ms: number): number {
-  return Math.floor(ms / BLOCK_MS);
+/** The chunks named in [start, start + size); `size` is BLOCK_MS or SHORT_BLOCK_MS, `start` a multiple of it. */
+export interface Block {
+  readonly start: number;
+  readonly size: number;
+}
+
+/** The blocks of one size that cover [fromMs, toMs], oldest first; none when toMs < fromMs. */
+export function blocksCovering(fromMs: number, toMs: number, size: number): Block[] {
+  const blocks: Block[] = [];
+  for (let start = Math.floor(Math.max(0, fromMs) / size) * size; start <= toMs; start += size) blocks.push({ start, size });
+  return blocks;
+}
+
+/** Names a listing for a cache of listings. */
+export function blockName(block: Block): string {
+  return `block ${block.start}+${block.size}`;
 }
 
 export function toChunk(info: ObjectInfo): Chunk {
@@ -46,14 +64,15 @@ export class ChunkLister {
 
   /**
    * The chunks named in one block, in key order. A block that spans midnight lies in two
-   * day folders (86,400,000 is no multiple of 10^7), so it is one listing per day it touches.
+   * day folders (86,400,000 is no multiple of 10^7 or 10^6), so it is one listing per day it touches.
    */
-  async block(botId: string, block: number, signal?: AbortSignal): Promise<Chunk[]> {
-    const start = block * BLOCK_MS;
-    const digits = String(start).padStart(13, '0').slice(0, BLOCK_DIGITS);
-    const days = [...new Set([logDay(start), logDay(start + BLOCK_MS - 1)])];
+  async block(botId: string, block: Block, signal?: AbortSignal): Promise<Chunk[]> {
+    const digits = BLOCK_DIGITS.get(block.size);
+    if (digits === undefined || block.start % block.size !== 0) throw new RangeError(`not a block: ${block.start}+${block.size}`);
+    const name = String(block.start).padStart(13, '0').slice(0, digits);
+    const days = [...new Set([logDay(block.start), logDay(block.start + block.size - 1)])];
     const parts: Chunk[][] = [];
-    for (const day of days) parts.push(await this.chunksUnder(objectKeys.logDayPrefix(botId, day) + digits, signal));
+    for (const day of days) parts.push(await this.chunksUnder(objectKeys.logDayPrefix(botId, day) + name, signal));
     return parts.flat();
   }
 

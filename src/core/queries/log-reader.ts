@@ -10,7 +10,7 @@ import { parseLogChunk, type LogEntry } from '../../domain/logs.js';
 import { objectKeys } from '../../domain/object-keys.js';
 import type { Run } from '../../domain/run.js';
 import type { ObjectStore } from '../../ports/objects.js';
-import { CHUNK_NAME, ChunkLister, DAY_MS, blockOf, type Chunk } from './log-chunks.js';
+import { BLOCK_MS, CHUNK_NAME, ChunkLister, DAY_MS, SHORT_BLOCK_MS, blockName, blocksCovering, type Block, type Chunk } from './log-chunks.js';
 import { newestFirst, type ListingCache, type WalkBounds } from './log-walk.js';
 
 export interface LogReadOptions {
@@ -93,21 +93,22 @@ export class LogReader {
   async *follow(botId: string, options: LogReadOptions, signal: AbortSignal): AsyncGenerator<LogEntry> {
     try {
       const listed: ListingCache = new Map();
-      // Listed before the read, so that what the first polls find there at the start is
-      // known: read or older than the tail, never news.
-      for (const block of this.pollBlocks(Number.NEGATIVE_INFINITY)) listed.set(`block ${block}`, await this.lister.block(botId, block, signal));
+      // Listed before the read, so that what the polls find there at the start is known:
+      // read, or older than the tail, never news. Recent blocks lie within these.
+      for (const block of this.sweepBlocks(Number.NEGATIVE_INFINITY)) listed.set(blockName(block), await this.lister.block(botId, block, signal));
       const entries = await this.readNewest(botId, options, signal, listed);
       const seen = new SeenChunks([...listed.values()].flat());
-      for (const block of this.pollBlocks(seen.newest)) {
-        if (listed.has(`block ${block}`)) continue;
+      for (const block of this.sweepBlocks(seen.newest)) {
+        if (listed.has(blockName(block))) continue;
         for (const chunk of await this.lister.block(botId, block, signal)) seen.add(chunk);
       }
       // A day of a busy bot is 43,000 chunks: not kept for as long as the follow lasts.
       listed.clear();
       yield* entries;
-      while (!signal.aborted) {
+      for (let poll = 1; !signal.aborted; poll++) {
         await sleep(this.pollIntervalMs, undefined, { signal });
-        for (const block of this.pollBlocks(seen.newest)) {
+        const blocks = poll % SWEEP_EVERY_POLLS === 0 ? this.sweepBlocks(seen.newest) : this.recentBlocks();
+        for (const block of blocks) {
           for (const chunk of await this.lister.block(botId, block, signal)) {
             if (!seen.isNew(chunk)) continue;
             yield* this.filter(await this.load(chunk, signal), options);
@@ -120,20 +121,24 @@ export class LogReader {
     }
   }
 
-  /**
-   * The blocks a poll lists, oldest first: from an hour before the newest chunk seen (a late
-   * one, see SeenChunks) to now, plus the clock allowance. When the newest is older than an
-   * hour, the hour before now and the hour before it, not every block in between.
-   */
-  private pollBlocks(newestMs: number): number[] {
+  /** Where a chunk shipped since the last poll is named: the last minute, or the next (clock skew). */
+  private recentBlocks(): Block[] {
     const nowMs = this.clock().getTime();
-    const spans: [number, number][] = [[Math.max(newestMs, nowMs - LATE_CHUNK_WINDOW_MS), nowMs + CLOCK_AHEAD_MS]];
-    if (Number.isFinite(newestMs)) spans.push([newestMs - LATE_CHUNK_WINDOW_MS, newestMs]);
-    const blocks = new Set<number>();
-    for (const [from, to] of spans) {
-      for (let block = blockOf(Math.max(0, from)); block <= blockOf(to); block++) blocks.add(block);
-    }
-    return [...blocks].sort((a, b) => a - b);
+    return blocksCovering(nowMs - RECENT_MS, nowMs + RECENT_MS, SHORT_BLOCK_MS);
+  }
+
+  /**
+   * Every block a new chunk can still be in, oldest first: from an hour before the newest
+   * chunk seen (a late one, see SeenChunks) to now, plus the clock allowance. When the
+   * newest is older than an hour, the hour before now and the hour before it, not every
+   * block in between.
+   */
+  private sweepBlocks(newestMs: number): Block[] {
+    const nowMs = this.clock().getTime();
+    const blocks = blocksCovering(Math.max(newestMs, nowMs - LATE_CHUNK_WINDOW_MS), nowMs + CLOCK_AHEAD_MS, BLOCK_MS);
+    if (Number.isFinite(newestMs)) blocks.push(...blocksCovering(newestMs - LATE_CHUNK_WINDOW_MS, newestMs, BLOCK_MS));
+    const byStart = new Map(blocks.map((b) => [b.start, b]));
+    return [...byStart.values()].sort((a, b) => a.start - b.start);
   }
 
   private async readNewest(botId: string, options: LogReadOptions, signal?: AbortSignal, listed?: ListingCache): Promise<LogEntry[]> {
@@ -229,6 +234,15 @@ class SeenChunks {
 
 /** How late (by name time) a chunk may show up and still be followed. */
 const LATE_CHUNK_WINDOW_MS = 60 * 60 * 1000;
+
+/**
+ * A poll lists the blocks of the last minute (a chunk is shipped within seconds of being
+ * named); every SWEEP_EVERY_POLLS-th poll lists all of the late window instead, so a chunk
+ * held back while the store was down arrives within that many polls. Listing the whole
+ * window every second cost a fifth of a core on a busy bot's fs store.
+ */
+const RECENT_MS = 60_000;
+const SWEEP_EVERY_POLLS = 30;
 
 /**
  * Drops the chunks that cannot hold an entry at or after `since`. A chunk's name time is

@@ -10,7 +10,7 @@
  * that was stopped for a while) is crossed a month at a time: the first key under the
  * month's prefix says whether anything is left in it.
  */
-import { BLOCK_MS, DAY_MS, blockOf, dayNumber, dayOfNumber, lastDayOfPreviousMonth, type Chunk, type ChunkLister } from './log-chunks.js';
+import { BLOCK_MS, DAY_MS, blockName, dayNumber, dayOfNumber, lastDayOfPreviousMonth, type Chunk, type ChunkLister } from './log-chunks.js';
 
 export interface WalkBounds {
   /** Now: days after today do not count as a gap. */
@@ -42,11 +42,11 @@ export async function* newestFirst(
 ): AsyncGenerator<readonly Chunk[]> {
   const floorMs = Math.max(0, bounds.floorMs ?? 0);
   // Chunks named at or after this have been yielded.
-  let handledFrom = (blockOf(bounds.newestMs) + 1) * BLOCK_MS;
+  let handledFrom = (Math.floor(bounds.newestMs / BLOCK_MS) + 1) * BLOCK_MS;
   for (let n = 0; n < RECENT_BLOCKS && handledFrom > floorMs; n++) {
-    const block = blockOf(handledFrom) - 1;
-    yield await cached(cache, `block ${block}`, () => lister.block(botId, block, signal));
-    handledFrom = block * BLOCK_MS;
+    const block = { start: handledFrom - BLOCK_MS, size: BLOCK_MS };
+    yield await cached(cache, blockName(block), () => lister.block(botId, block, signal));
+    handledFrom = block.start;
   }
   if (handledFrom <= floorMs) return;
   const range = { first: Math.floor((handledFrom - 1) / DAY_MS), floor: Math.floor(floorMs / DAY_MS), today: Math.floor(bounds.nowMs / DAY_MS) };

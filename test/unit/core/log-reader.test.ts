@@ -301,7 +301,9 @@ describe('LogReader.follow polls only the newest hours', () => {
     await waitFor('a few polls', () => lists.length > polled + 6);
     const polls = lists.slice(polled);
     expect(listedDays(polls, 'f')).toEqual(['2026-03-31']);
-    expect(polls.every((l) => l.prefix.startsWith(objectKeys.logDayPrefix('f', '2026-03-31')) && l.prefix.length > 'logs/f/2026-03-31/'.length)).toBe(true);
+    // Blocks only: 7 digits (1000 s, every poll) or 6 (10,000 s, every 30th poll).
+    expect(polls.every((l) => /^logs\/f\/2026-03-31\/\d{6,7}$/.test(l.prefix)), polls.map((l) => l.prefix).join(' ')).toBe(true);
+    expect(polls.filter((l) => /\/\d{7}$/.test(l.prefix)).length).toBeGreaterThan(polls.length / 2);
 
     now = NOON + 10_000;
     await chunk('f', NOON + 9000, 2, 1);
