@@ -1,8 +1,8 @@
 /**
  * The benchmarks of issue 2, on demand: `npm run bench` (full, ~6–10 min on 2 cores) or
  * `npm run bench -- --quick` (40 state writes instead of 200). `--only planner,deploy,…`
- * picks rows (planner, reconcile, deploy, state, s3-state, memory, store-reconcile, events; reconcile needs
- * the memory row's fleet and brings it along).
+ * picks rows (planner, reconcile, deploy, state, s3-state, memory, store-reconcile, events, schedule, logs;
+ * reconcile needs the memory row's fleet and brings it along).
  *
  * Prints one table and writes the same figures to bench/results/latest.json. Rows that
  * need Docker say why they could not be measured when it is missing. Everything started
@@ -24,6 +24,7 @@ import { BerthServe } from './lib/serve.js';
 import type { DockerBench } from './rows/context.js';
 import { deployRow } from './rows/deploy.js';
 import { EVENTS_ROW, eventsRow } from './rows/events.js';
+import { LOG_TAIL_ROW, logTailRow } from './rows/log-tail.js';
 import { DAEMON_ROW, SERVE_ROW, fleetRows } from './rows/memory.js';
 import { plannerRow } from './rows/planner.js';
 import { reconcileRow } from './rows/reconcile.js';
@@ -32,9 +33,9 @@ import { S3_STATE_ROW, s3StateRow } from './rows/s3-state.js';
 import { stateRow } from './rows/state.js';
 import { STORE_RECONCILE_ROW, storeReconcileRow } from './rows/store-reconcile.js';
 
-const ROW_KEYS = ['planner', 'reconcile', 'deploy', 'state', 's3-state', 'memory', 'store-reconcile', 'events', 'schedule'] as const;
+const ROW_KEYS = ['planner', 'reconcile', 'deploy', 'state', 's3-state', 'memory', 'store-reconcile', 'events', 'schedule', 'logs'] as const;
 type RowKey = (typeof ROW_KEYS)[number];
-const ORDER = ['planner', 'reconcile', 'deploy', 'state', 's3-state', 'daemon-memory', 'serve-rss', 'schedule-jitter', 'scheduler-memory', 'store-reconcile', 'events'];
+const ORDER = ['planner', 'reconcile', 'deploy', 'state', 's3-state', 'daemon-memory', 'serve-rss', 'schedule-jitter', 'scheduler-memory', 'store-reconcile', 'events', 'log-tail'];
 
 const TITLES = {
   reconcile: { key: 'reconcile', title: '2. full reconcile pass, 100 running bots, no changes', goal: 'ratio ≤ 1.5' },
@@ -198,6 +199,10 @@ async function main(): Promise<void> {
     }
     if (options.only.has('schedule')) {
       rows.push(await measureRow(SCHEDULER_MEMORY_ROW, () => schedulerMemoryRow(cleanup, say, 1000)));
+    }
+    if (options.only.has('logs')) {
+      // No Docker either: chunk files on a directory store.
+      rows.push(await measureRow(LOG_TAIL_ROW, () => logTailRow(cleanup, say, options.quick ? 5 : 20, options.quick ? 3 : 5)));
     }
   } finally {
     await cleanup.runAll(say);
