@@ -119,6 +119,13 @@ describe('FsObjectStore specifics', () => {
     expect(await allFiles(root)).toEqual([]);
   });
 
+  it('lists in UTF-8 byte order where UTF-16 order differs', async () => {
+    // U+E000 sorts before U+1F600 in UTF-8 (EE… < F0…) but after it in UTF-16 (0xE000 > 0xD83D).
+    const odd = ['logs/u/\u{1F600}', 'logs/u/\uE000', 'logs/u/é', 'logs/u/z', 'logs/u/\u{1F601}/x'];
+    for (const key of odd) await store.put(key, Buffer.from(key));
+    expect(await keys(store.list('logs/u/'))).toEqual([...odd].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y))));
+  });
+
   it('orders keys by their UTF-8 bytes, surrogate pairs included', () => {
     const alphabet = ['a', 'z', '-', '/', '0', 'é', '\u07ff', '\u0800', '\ud7ff', '\ue000', '\uffff', '\u{10000}', '\u{1F600}', '\u{10FFFF}'];
     let seed = 7;
