@@ -711,7 +711,8 @@ function countActions(actions: readonly Action[]): Record<ActionType, number> {
 /** One line for status.lastError. */
 function shortReason(err: unknown): string {
   const message = errorMessage(err).split('\n')[0] ?? '';
-  return message.length > 200 ? `${message.slice(0, 197)}...` : message;
+  // Long enough for an error and its remedy (the name-taken messages end with what to do).
+  return message.length > 400 ? `${message.slice(0, 397)}...` : message;
 }
 
 async function runPool<T>(items: readonly T[], limit: number, run: (item: T) => Promise<unknown>): Promise<void> {

@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { once } from 'node:events';
 import { runLogSpan, type LogSpan } from '../../core/queries/log-reader.js';
+import type { Bot } from '../../domain/bot.js';
 import { NotFoundError } from '../../domain/errors.js';
 import type { RouteContext } from '../context.js';
 import { requestSignal } from '../context.js';
@@ -20,7 +21,9 @@ export function observeRoutes(app: FastifyInstance, ctx: RouteContext): void {
     const { id } = parseOrThrow(idParams, request.params);
     const { tail, since, runId, follow } = parseOrThrow(logsQuery(ctx.clock()), request.query);
     const signal = requestSignal(request, reply);
-    await assertBotOrData(ctx, id, () => ctx.logs.exists(id, signal), signal);
+    const bot = await assertBotOrData(ctx, id, () => ctx.logs.exists(id, signal), signal);
+    // A live bot has no runs: a follow of one of its "runs" would wait forever, silently.
+    if (runId && bot?.kind === 'live') throw new NotFoundError(`bot ${JSON.stringify(id)} has no run ${JSON.stringify(runId)}: it is a live bot, and only scheduled bots have runs`);
     const during = runId ? await runSpan(ctx, id, runId, signal) : undefined;
     const options = { ...(tail !== undefined ? { tail } : {}), ...(since ? { since } : {}), ...(runId ? { runId } : {}), ...(during ? { during } : {}) };
     if (!follow) {
@@ -76,10 +79,11 @@ async function runSpan(ctx: RouteContext, id: string, runId: string, signal: Abo
 }
 
 /** A removed bot whose data was kept can still be read; an unknown id is a 404. */
-async function assertBotOrData(ctx: RouteContext, id: string, hasData: () => Promise<boolean>, signal: AbortSignal): Promise<void> {
+async function assertBotOrData(ctx: RouteContext, id: string, hasData: () => Promise<boolean>, signal: AbortSignal): Promise<Bot | null> {
   const bot = await ctx.registry.get(id, signal).catch((err: unknown) => {
     if (err instanceof NotFoundError) return null;
     throw err;
   });
   if (!bot && !(await hasData())) throw new NotFoundError(`bot ${JSON.stringify(id)} does not exist`);
+  return bot;
 }

@@ -386,6 +386,10 @@ describe('logs and state', () => {
     const res = await h.app.inject({ method: 'GET', url: `/v1/bots/${ID}/logs?runId=20250101T000000Z-nope` });
     expect(res.statusCode).toBe(404);
     expect(res.json().error.message).toContain('has no run "20250101T000000Z-nope"');
+    // A live bot has no runs at all: a follow is refused too, instead of waiting forever.
+    const follow = await h.app.inject({ method: 'GET', url: `/v1/bots/${ID}/logs?runId=s20250101000000&follow=1` });
+    expect(follow.statusCode).toBe(404);
+    expect(follow.json().error.message).toMatch(/live bot, and only scheduled bots have runs/);
   });
 
   it('reads the persisted state.json', async () => {
